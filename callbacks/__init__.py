@@ -1,0 +1,1 @@
+"""Lightning callbacks: the result writer and the W&B media logger."""

@@ -1,0 +1,1 @@
+"""LightningDataModules: content/style pairs and the self-supervised training corpus."""

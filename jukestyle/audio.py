@@ -1,0 +1,126 @@
+"""Audio in and out, handled once for the whole project.
+
+- ``load_audio``: any file libsndfile reads -> mono float32 at the model rate.
+- ``prepare_audio``: the same checks and conversion for arrays already in memory.
+- ``normalize_loudness`` / ``apply_gain``: EBU R128 loudness (pyloudnorm), with
+  the gain returned so that the original loudness can be restored.
+- ``save_audio``: atomic write (temporary file + rename) with a software tag.
+
+Every problem is an ``AudioError`` whose one-line message names the file.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+import numpy as np
+import pyloudnorm
+import soundfile as sf
+import soxr
+
+import jukestyle
+from jukestyle.errors import AudioError
+from jukestyle.fileio import atomic_path
+
+EBU_R128_TARGET_LUFS = -23.0
+# pyloudnorm measures over 400 ms gating blocks; shorter signals are measured on a looped copy.
+_GATING_BLOCK_SECONDS = 0.4
+
+
+def resample(audio: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
+    """Resample along the first axis with soxr's very-high-quality filter."""
+    if source_rate == target_rate:
+        return audio
+    return soxr.resample(audio, source_rate, target_rate, quality="VHQ").astype(np.float32, copy=False)
+
+
+def prepare_audio(audio: np.ndarray, sample_rate: int, target_rate: int, name: str = "audio") -> np.ndarray:
+    """Validate an array (samples,) or (samples, channels) and return mono float32 at ``target_rate``."""
+    audio = np.asarray(audio)
+    if audio.ndim not in (1, 2):
+        raise AudioError(f"{name}: expected shape (samples,) or (samples, channels), got {audio.shape}")
+    if not np.issubdtype(audio.dtype, np.number):
+        raise AudioError(f"{name}: expected numeric samples, got dtype {audio.dtype}")
+    if audio.size == 0:
+        raise AudioError(f"{name}: empty audio (0 samples)")
+    audio = audio.astype(np.float32, copy=False)
+    if not np.isfinite(audio).all():
+        raise AudioError(f"{name}: contains NaN or infinite samples")
+    if audio.ndim == 2:
+        audio = audio.mean(axis=1)  # downmix to mono
+    return np.ascontiguousarray(resample(audio, sample_rate, target_rate), dtype=np.float32)
+
+
+def load_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
+    """Read any format libsndfile supports -> mono float32 (samples,) at ``sample_rate``."""
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"{path}: no such audio file")
+    try:
+        audio, file_rate = sf.read(path, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise AudioError(f"{path}: unreadable audio ({reason})") from None
+    return prepare_audio(audio, file_rate, sample_rate, name=str(path))
+
+
+@functools.lru_cache(maxsize=8)
+def _meter(sample_rate: int) -> pyloudnorm.Meter:
+    return pyloudnorm.Meter(sample_rate)
+
+
+def loudness(audio: np.ndarray, sample_rate: int) -> float:
+    """Integrated loudness in LUFS (EBU R128 / ITU-R BS.1770); ``-inf`` for silence."""
+    audio = np.asarray(audio, dtype=np.float64)
+    block = int(np.ceil(_GATING_BLOCK_SECONDS * sample_rate)) + 1
+    if audio.shape[0] < block:
+        # Looping a short sound keeps its loudness and gives the meter a full block.
+        audio = np.tile(audio, int(np.ceil(block / max(audio.shape[0], 1))))
+    if not np.any(audio):
+        return float("-inf")
+    return float(_meter(sample_rate).integrated_loudness(audio))
+
+
+def normalize_loudness(
+    audio: np.ndarray, sample_rate: int, target_lufs: float = EBU_R128_TARGET_LUFS
+) -> tuple[np.ndarray, float]:
+    """Scale ``audio`` to ``target_lufs``; return it with the gain in dB (0 for silence).
+
+    ``apply_gain(normalized, -gain_db)`` restores the original loudness.
+    """
+    measured = loudness(audio, sample_rate)
+    if not np.isfinite(measured):  # silence, or below the meter's absolute gate
+        return np.asarray(audio, dtype=np.float32), 0.0
+    gain_db = target_lufs - measured
+    return apply_gain(audio, gain_db), float(gain_db)
+
+
+def apply_gain(audio: np.ndarray, gain_db: float) -> np.ndarray:
+    return (np.asarray(audio, dtype=np.float32) * np.float32(10.0 ** (gain_db / 20.0))).astype(np.float32)
+
+
+# Formats written as float keep any value; integer formats (FLAC) must not clip.
+_DEFAULT_SUBTYPES = {".wav": "FLOAT", ".flac": "PCM_24", ".ogg": "VORBIS"}
+
+
+def save_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int, comment: str | None = None) -> Path:
+    """Write mono ``audio`` atomically; WAV as 32-bit float, FLAC as 24-bit (which must not clip)."""
+    path = Path(path)
+    audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+    subtype = _DEFAULT_SUBTYPES.get(path.suffix.lower())
+    if subtype is None:
+        raise AudioError(f"{path}: cannot write {path.suffix or 'extension-less'} files; use .wav, .flac or .ogg")
+    if not np.isfinite(audio).all():
+        raise AudioError(f"{path}: refusing to write NaN or infinite samples")
+    peak = float(np.abs(audio).max(initial=0.0))
+    if subtype.startswith("PCM") and peak > 1.0:
+        raise AudioError(f"{path}: peak {peak:.3f} would clip in {subtype}; normalise it or write a .wav")
+    file_format = path.suffix[1:].upper()
+    with atomic_path(path) as tmp, sf.SoundFile(tmp, "w", sample_rate, 1, subtype, format=file_format) as handle:
+        handle.software = f"jukestyle {jukestyle.__version__}"
+        if comment:
+            handle.comment = comment
+        handle.write(audio)
+    return path

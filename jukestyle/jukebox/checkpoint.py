@@ -1,0 +1,127 @@
+"""Read and write VQ-VAE checkpoints in the official Jukebox format.
+
+The official ``vqvae.pth.tar`` is a pickled dict ``{"hps": Hyperparams, "model":
+state_dict, "step": int, ...}`` whose state-dict keys may carry DataParallel's
+``module.`` prefix. ``Hyperparams`` is Jukebox's ``dict`` subclass; loading
+always uses ``torch.load(weights_only=True)``, with that one class mapped to a
+plain ``dict`` through an explicit allow-list instead of turning the safe
+unpickler off.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import torch
+
+from jukestyle.errors import CheckpointError
+from jukestyle.fileio import atomic_path
+from jukestyle.jukebox.config import VQVAEConfig
+
+# Classes an official checkpoint pickles besides tensors and plain containers,
+# each mapped to a safe stand-in.
+HPARAMS_CLASS = "jukebox.hparams.Hyperparams"
+
+
+class _HyperparamsAsDict:
+    """Stand-in for ``jukebox.hparams.Hyperparams``: unpickles to a plain dict.
+
+    The safe unpickler creates objects with ``cls.__new__(cls)`` and then fills
+    them item by item, which it allows only on exact dicts; returning a fresh
+    ``dict`` from ``__new__`` gives it one.
+    """
+
+    def __new__(cls, *args: object) -> dict:  # type: ignore[misc]
+        return {}
+
+
+_ALLOWED_GLOBALS = [(_HyperparamsAsDict, HPARAMS_CLASS)]
+
+_MAX_LISTED = 3
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict:
+    """Load a checkpoint file safely (weights only) into plain Python objects."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        with torch.serialization.safe_globals(_ALLOWED_GLOBALS):
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises RuntimeError, EOFError, UnpicklingError, ... for bad files
+        message = str(error)
+        refused = re.search(r"GLOBAL ([\w.]+)", message)
+        if refused:
+            raise CheckpointError(
+                f"{path}: refuses to unpickle {refused.group(1)}; a checkpoint may hold only tensors, "
+                f"plain containers and {HPARAMS_CLASS}"
+            ) from None
+        first_line = message.strip().splitlines()[0] if message.strip() else type(error).__name__
+        raise CheckpointError(
+            f"{path}: truncated or corrupt checkpoint, torch.load failed: {first_line[:200]}"
+        ) from None
+    if not isinstance(checkpoint, dict):
+        raise CheckpointError(f"{path}: expected a dict with a 'model' state dict, found {type(checkpoint).__name__}")
+    return checkpoint
+
+
+def state_dict_of(checkpoint: dict, path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The model weights of a checkpoint (official format or a bare state dict), without ``module.`` prefixes."""
+    is_bare_state_dict = checkpoint and all(isinstance(value, torch.Tensor) for value in checkpoint.values())
+    state = checkpoint if is_bare_state_dict else checkpoint.get("model")
+    if not isinstance(state, dict) or not state:
+        found = ", ".join(map(str, checkpoint)) or "nothing"
+        raise CheckpointError(
+            f"{path}: no model weights found (expected a non-empty 'model' state dict; found {found})"
+        )
+    cleaned = {}
+    for key, value in state.items():
+        if not isinstance(value, torch.Tensor):
+            raise CheckpointError(f"{path}: model entry {key!r} is a {type(value).__name__}, not a tensor")
+        cleaned[key.removeprefix("module.")] = value
+    return cleaned
+
+
+def config_of(checkpoint: dict, fallback: VQVAEConfig) -> VQVAEConfig:
+    """The architecture described by a checkpoint's ``hps`` (missing keys from ``fallback``)."""
+    hps = checkpoint.get("hps")
+    return VQVAEConfig.from_hparams(hps, fallback) if isinstance(hps, dict) else fallback
+
+
+def _listed(items: list[str]) -> str:
+    shown = ", ".join(items[:_MAX_LISTED])
+    return shown + (f" and {len(items) - _MAX_LISTED} more" if len(items) > _MAX_LISTED else "")
+
+
+def load_weights(model: torch.nn.Module, state: dict[str, torch.Tensor], path: str | os.PathLike) -> None:
+    """Copy ``state`` into ``model`` after checking keys, shapes and values; one clear error otherwise."""
+    expected = model.state_dict()
+    missing = [key for key in expected if key not in state]
+    unexpected = [key for key in state if key not in expected]
+    wrong_shape = [
+        f"{key} {tuple(state[key].shape)} where the model has {tuple(expected[key].shape)}"
+        for key in expected
+        if key in state and state[key].shape != expected[key].shape
+    ]
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing keys ({_listed(missing)})")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected keys ({_listed(unexpected)})")
+    if wrong_shape:
+        problems.append(f"{len(wrong_shape)} wrong shapes ({_listed(wrong_shape)})")
+    if problems:
+        raise CheckpointError(f"{path}: does not fit the VQ-VAE: {'; '.join(problems)}")
+    non_finite = [key for key, value in state.items() if value.is_floating_point() and not torch.isfinite(value).all()]
+    if non_finite:
+        raise CheckpointError(f"{path}: non-finite values in {_listed(non_finite)}")
+    model.load_state_dict(state)
+
+
+def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, step: int = 0, **extra: object) -> None:
+    """Write ``model`` in the official format (``hps`` as a plain dict), atomically."""
+    checkpoint = {"hps": model.config.to_hparams(), "model": model.state_dict(), "step": int(step), **extra}
+    with atomic_path(path) as tmp:
+        torch.save(checkpoint, tmp)

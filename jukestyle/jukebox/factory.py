@@ -1,0 +1,66 @@
+"""Build a VQ-VAE from a preset, or load one from a preset name, a file or a URL."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from jukestyle.errors import CheckpointError
+from jukestyle.jukebox.checkpoint import config_of, load_weights, read_checkpoint, state_dict_of
+from jukestyle.jukebox.config import PRESETS, VQVAEConfig
+from jukestyle.jukebox.download import OFFICIAL_CHECKPOINTS, fetch, fetch_url, is_url
+from jukestyle.jukebox.vqvae import VQVAE
+
+# The project's own pre-trained model, shipped in the repository.
+BUNDLED_CHECKPOINT = Path(__file__).resolve().parents[2] / "checkpoints" / "jukestyle_gm.pth.tar"
+
+
+def _preset(name: str) -> VQVAEConfig:
+    if name not in PRESETS:
+        raise ValueError(f"unknown VQ-VAE preset {name!r}; presets: {', '.join(PRESETS)}")
+    return PRESETS[name]
+
+
+def build_vqvae(preset: str | VQVAEConfig = "jukebox_5b", seed: int | None = None) -> VQVAE:
+    """A randomly initialised VQ-VAE (codebooks initialised from its own latents of noise)."""
+    config = preset if isinstance(preset, VQVAEConfig) else _preset(preset)
+    generator = None
+    if seed is not None:
+        torch.manual_seed(seed)
+        generator = torch.Generator().manual_seed(seed)
+    model = VQVAE(config)
+    model.initialise_codebooks(generator)
+    return model.eval()
+
+
+def _resolve(source: str | os.PathLike) -> tuple[Path, VQVAEConfig]:
+    """Checkpoint path and the config to assume where its ``hps`` say nothing."""
+    default = PRESETS["jukebox_5b"]
+    text = str(source)
+    if text in OFFICIAL_CHECKPOINTS:
+        return fetch(text), PRESETS[text]
+    if text == "bundled":
+        if not BUNDLED_CHECKPOINT.is_file():
+            raise CheckpointError(f"the bundled checkpoint {BUNDLED_CHECKPOINT} is missing from this installation")
+        return BUNDLED_CHECKPOINT, default
+    if is_url(text):
+        return fetch_url(text), default
+    path = Path(text).expanduser()
+    if path.exists():
+        return path, default
+    if text in PRESETS:
+        raise CheckpointError(f"preset {text!r} has no pre-trained weights; build_vqvae({text!r}) gives a random model")
+    known = ", ".join([*OFFICIAL_CHECKPOINTS, "bundled"])
+    raise CheckpointError(f"{text}: no such checkpoint file, URL or pre-trained model name ({known})")
+
+
+def load_vqvae(source: str | os.PathLike = "jukebox_5b") -> VQVAE:
+    """A pre-trained VQ-VAE from a name (``jukebox_5b``, ``bundled``), a local path or a URL, in eval mode."""
+    path, default = _resolve(source)
+    checkpoint = read_checkpoint(path)
+    model = VQVAE(config_of(checkpoint, default))
+    load_weights(model, state_dict_of(checkpoint, path), path)
+    model.step = int(checkpoint.get("step", 0) or 0)
+    return model.eval()

@@ -1,0 +1,1 @@
+"""LightningModules: StyleTransferModule (transfer over pairs) and the VQ-VAE pre-training module."""
