@@ -7,7 +7,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format setup clean
+SOUNDFONT := /usr/share/sounds/sf2/FluidR3_GM.sf2
+SYSTEM_PACKAGES := fluidsynth fluid-soundfont-gm
+
+.PHONY: demo test lint format setup system-deps clean
 
 demo: $(STAMP)
 	$(BIN)/python scripts/run.py experiment=adain_multilayer
@@ -28,9 +31,18 @@ setup: $(STAMP)
 # torch is named in the same pip command as everything else so that the resolver
 # never reaches for an unpinned (CUDA) build; constraints.txt pins every version.
 $(STAMP): setup.cfg pyproject.toml constraints.txt
+	@$(MAKE) --no-print-directory system-deps
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt torch==2.13.0 -e ".[dev]"
 	touch $@
+
+# FluidSynth and the FluidR3_GM sound font render audio (scripts/render_data.py and its tests).
+system-deps:
+	@if [ -f $(SOUNDFONT) ] && ldconfig -p | grep -q libfluidsynth; then exit 0; fi; \
+	echo "installing $(SYSTEM_PACKAGES) (FluidSynth and its General MIDI sound font)"; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; \
+	else echo "please install the Debian/Ubuntu packages: $(SYSTEM_PACKAGES)"; exit 1; fi; \
+	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info

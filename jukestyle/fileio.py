@@ -32,10 +32,18 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        os.chmod(tmp, _file_mode())  # mkstemp creates 0600; finished files get the usual permissions
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _file_mode() -> int:
+    """0666 minus the process umask, as for a file created with open()."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

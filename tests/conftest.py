@@ -1,11 +1,17 @@
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 from signals import harmonic_tone
 
 from jukestyle.jukebox import build_vqvae
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts"))  # the scripts are importable as modules in tests
 
 
 @pytest.fixture

@@ -1,0 +1,53 @@
+"""Checkpoints that survive interruption, and export of trained VQ-VAEs in the official format."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from weakref import proxy
+
+import pytorch_lightning as pl
+from pytorch_lightning.callbacks import ModelCheckpoint
+
+
+class AtomicModelCheckpoint(ModelCheckpoint):
+    """``ModelCheckpoint`` whose files appear only when complete.
+
+    Lightning writes through a temporary file in the system temp folder and then
+    moves it, which is a plain copy (and can be cut short) when that folder is on
+    another file system. Here the checkpoint is written next to its target and
+    renamed, so a run killed mid-write keeps its previous ``last.ckpt`` intact.
+    """
+
+    def _save_checkpoint(self, trainer: pl.Trainer, filepath: str) -> None:
+        partial = f"{filepath}.part"
+        trainer.save_checkpoint(partial, self.save_weights_only)
+        if trainer.is_global_zero:
+            os.replace(partial, filepath)
+        self._last_global_step_saved = trainer.global_step
+        self._last_checkpoint_saved = filepath
+        if trainer.is_global_zero:
+            for logger in trainer.loggers:
+                logger.after_save_checkpoint(proxy(self))
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Also keep the final steps: Lightning saves at the end only if nothing was saved before."""
+        if self.save_last and self._last_global_step_saved != trainer.global_step:
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+
+class ExportVQVAE(pl.Callback):
+    """After every validation (and at the end), write the VQ-VAE being trained in the official format."""
+
+    def __init__(self, path: str) -> None:
+        self.path = Path(path)
+
+    def _export(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        if trainer.is_global_zero and not trainer.sanity_checking:
+            module.export(self.path)
+
+    def on_validation_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        self._export(trainer, module)
+
+    def on_train_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        self._export(trainer, module)

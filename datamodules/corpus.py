@@ -1,0 +1,126 @@
+"""Random crops of an audio corpus for self-supervised VQ-VAE training.
+
+The corpus is a folder with a ``manifest.csv`` (columns ``file`` and ``split``,
+as written by ``scripts/render_data.py corpus``) or, for a corpus of one's own,
+``train/`` and ``val/`` sub-folders of audio files in any format libsndfile
+reads. Everything is decoded once into memory at the model's sample rate.
+
+Training crops are a pure function of (seed, epoch, index): different every
+epoch, different on every DDP rank (each rank sees other indices), and the same
+when a run is repeated. Validation uses fixed, evenly spaced crops.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from jukestyle.audio import load_audio
+from jukestyle.errors import JukestyleError
+
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3"}
+
+
+def corpus_files(root: Path, split: str) -> list[Path]:
+    """Audio files of one split: from ``manifest.csv`` if present, else from the ``<split>/`` folder."""
+    manifest = root / "manifest.csv"
+    if manifest.is_file():
+        with open(manifest, newline="") as handle:
+            files = [root / row["file"] for row in csv.DictReader(handle) if row["split"] == split]
+    else:
+        folder = root / split
+        files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES) if folder.is_dir() else []
+    if not files:
+        raise JukestyleError(f"{root}: no {split} audio (expected manifest.csv or a {split}/ folder of audio files)")
+    return files
+
+
+class RandomCrops(Dataset):
+    """``size`` random crops of ``length`` samples per epoch, drawn in proportion to clip length."""
+
+    def __init__(self, clips: list[np.ndarray], length: int, size: int, seed: int = 0) -> None:
+        self.clips, self.length, self.size, self.seed = clips, length, size, seed
+        lengths = np.array([len(clip) for clip in clips], dtype=np.float64)
+        self.weights = lengths / lengths.sum()
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        clip = self.clips[rng.choice(len(self.clips), p=self.weights)]
+        return torch.from_numpy(_crop(clip, int(rng.integers(0, max(len(clip) - self.length, 0) + 1)), self.length))
+
+
+class FixedCrops(Dataset):
+    """Crops at fixed places: up to ``per_clip`` evenly spaced crops of every clip."""
+
+    def __init__(self, clips: list[np.ndarray], length: int, per_clip: int = 1) -> None:
+        self.items = []
+        for clip in clips:
+            starts = np.linspace(0, max(len(clip) - length, 0), num=per_clip).astype(int)
+            self.items += [(clip, int(start)) for start in dict.fromkeys(starts)]
+        self.length = length
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        clip, start = self.items[index]
+        return torch.from_numpy(_crop(clip, start, self.length))
+
+
+def _crop(clip: np.ndarray, start: int, length: int) -> np.ndarray:
+    """(1, length) float32; clips shorter than ``length`` are zero-padded at the end."""
+    piece = clip[start : start + length]
+    if len(piece) < length:
+        piece = np.pad(piece, (0, length - len(piece)))
+    return piece.reshape(1, length).astype(np.float32, copy=False)
+
+
+class CorpusDataModule(pl.LightningDataModule):
+    def __init__(
+        self,
+        root: str = "data/corpus",
+        sample_rate: int = 44100,
+        crop_seconds: float = 1.0,
+        crop_multiple: int = 128,
+        batch_size: int = 8,
+        crops_per_epoch: int = 2000,
+        val_crops_per_clip: int = 2,
+        num_workers: int = 0,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.root = Path(root)
+        self.sample_rate, self.batch_size, self.num_workers, self.seed = sample_rate, batch_size, num_workers, seed
+        # Crops are a whole number of top-level latent frames, so every level sees whole frames.
+        self.crop_length = max(crop_multiple, int(crop_seconds * sample_rate) // crop_multiple * crop_multiple)
+        self.crops_per_epoch, self.val_crops_per_clip = crops_per_epoch, val_crops_per_clip
+        self.train_clips: list[np.ndarray] = []
+        self.val_clips: list[np.ndarray] = []
+
+    def setup(self, stage: str | None = None) -> None:
+        if not self.train_clips:
+            self.train_clips = [load_audio(path, self.sample_rate) for path in corpus_files(self.root, "train")]
+            self.val_clips = [load_audio(path, self.sample_rate) for path in corpus_files(self.root, "val")]
+        self.train_set = RandomCrops(self.train_clips, self.crop_length, self.crops_per_epoch, self.seed)
+        self.val_set = FixedCrops(self.val_clips, self.crop_length, self.val_crops_per_clip)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Called at the start of every training epoch, before its data loader is iterated."""
+        self.train_set.epoch = epoch
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(
+            self.train_set, batch_size=self.batch_size, shuffle=False, drop_last=True, num_workers=self.num_workers
+        )
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(self.val_set, batch_size=self.batch_size, shuffle=False, num_workers=self.num_workers)

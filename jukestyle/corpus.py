@@ -1,0 +1,188 @@
+"""The plan of the self-supervised training corpus: what to render, not how.
+
+All 128 melodic General MIDI programs, each with single notes across its
+playable range (several velocities and durations), random chords and short
+scale phrases. The validation split holds (program, pitch) combinations that
+never occur in training: a few random pitches per program, plus C4 and G4 on
+the instruments of the paper's experiments, so that reconstructions of those
+notes measure generalisation. The plan is a pure function of its seed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from jukestyle.render import GM_PROGRAMS, Note, program_number
+
+# Playable MIDI range of each GM family (8 programs each), with per-program exceptions.
+_FAMILY_RANGES = [
+    (21, 108),  # piano
+    (48, 96),  # chromatic percussion
+    (36, 96),  # organ
+    (40, 84),  # guitar
+    (28, 60),  # bass
+    (36, 96),  # strings
+    (36, 96),  # ensemble
+    (40, 82),  # brass
+    (44, 84),  # reed
+    (55, 96),  # pipe
+    (36, 96),  # synth lead
+    (36, 96),  # synth pad
+    (36, 96),  # synth effects
+    (48, 84),  # ethnic
+    (48, 84),  # percussive
+    (36, 84),  # sound effects
+]
+_PROGRAM_RANGES = {
+    "violin": (55, 100),
+    "viola": (48, 88),
+    "cello": (36, 76),
+    "contrabass": (28, 60),
+    "orchestral_harp": (24, 103),
+    "timpani": (36, 57),
+    "trumpet": (54, 86),
+    "trombone": (34, 72),
+    "tuba": (28, 58),
+    "french_horn": (34, 77),
+    "soprano_sax": (56, 88),
+    "alto_sax": (49, 81),
+    "tenor_sax": (44, 76),
+    "baritone_sax": (36, 69),
+    "oboe": (58, 91),
+    "english_horn": (52, 81),
+    "bassoon": (34, 72),
+    "clarinet": (50, 94),
+    "piccolo": (74, 108),
+    "flute": (60, 96),
+}
+# The instruments of the paper's experiments; their C4 and G4 are validation-only.
+EXPERIMENT_PROGRAMS = (
+    "acoustic_grand_piano",
+    "flute",
+    "trumpet",
+    "violin",
+    "acoustic_guitar_nylon",
+    "banjo",
+    "church_organ",
+)
+EXPERIMENT_PITCHES = (60, 67)
+
+VELOCITIES = (30, 60, 90, 120)
+NOTE_DURATIONS = (0.25, 0.5, 1.0, 2.0)
+CHORD_DURATIONS = (0.6, 1.2, 2.0)
+CHORDS = ((0, 4, 7), (0, 3, 7), (0, 3, 6), (0, 5, 7), (0, 4, 7, 11), (0, 3, 7, 10), (0, 4, 7, 12))
+SCALES = ((0, 2, 4, 5, 7, 9, 11), (0, 2, 3, 5, 7, 8, 10), (0, 2, 4, 7, 9))
+RELEASE_GAP = 0.8  # seconds of room after each item for its release and reverb
+
+
+def playable_range(program: int) -> tuple[int, int]:
+    return _PROGRAM_RANGES.get(GM_PROGRAMS[program], _FAMILY_RANGES[program // 8])
+
+
+@dataclass
+class CorpusFile:
+    split: str  # "train" or "val"
+    program: int
+    kind: str  # "notes", "chords" or "phrases"
+    notes: list[Note] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return f"{self.split}/p{self.program:03d}-{GM_PROGRAMS[self.program]}-{self.kind}"
+
+    @property
+    def pitches(self) -> list[int]:
+        return sorted({note.pitch for note in self.notes})
+
+
+class _Timeline:
+    """Places items one after another, each followed by a release gap."""
+
+    def __init__(self) -> None:
+        self.cursor = 0.0
+        self.notes: list[Note] = []
+
+    def add(self, notes: list[Note]) -> None:
+        end = max(note.start + note.duration for note in notes)
+        self.notes += [Note(n.pitch, self.cursor + n.start, n.duration, n.velocity) for n in notes]
+        self.cursor += end + RELEASE_GAP
+
+
+def held_out_pitches(program: int, rng: np.random.Generator, count: int = 3) -> set[int]:
+    low, high = playable_range(program)
+    held = {int(p) for p in rng.choice(np.arange(low, high + 1), size=count, replace=False)}
+    if GM_PROGRAMS[program] in EXPERIMENT_PROGRAMS:
+        held |= {p for p in EXPERIMENT_PITCHES if low <= p <= high}
+    return held
+
+
+def _spread(allowed: list[int], count: int, rng: np.random.Generator) -> list[int]:
+    """``count`` pitches spread over the allowed ones: one random pick per equal slice of the range."""
+    slices = np.array_split(np.array(allowed), count)
+    return [int(rng.choice(part)) for part in slices if len(part)]
+
+
+def _notes(allowed: list[int], count: int, rng: np.random.Generator) -> _Timeline:
+    timeline = _Timeline()
+    for pitch in _spread(allowed, count, rng):
+        timeline.add([Note(pitch, 0.0, float(rng.choice(NOTE_DURATIONS)), int(rng.choice(VELOCITIES)))])
+    return timeline
+
+
+def _chords(allowed: list[int], count: int, rng: np.random.Generator) -> _Timeline:
+    timeline, allowed_set = _Timeline(), set(allowed)
+    while len(timeline.notes) == 0 or timeline.cursor < count * 2.0:
+        root = int(rng.choice(allowed))
+        pitches = [root + step for step in CHORDS[rng.integers(len(CHORDS))] if root + step in allowed_set]
+        if len(pitches) < 2:
+            continue
+        duration, velocity = float(rng.choice(CHORD_DURATIONS)), int(rng.choice(VELOCITIES))
+        strum = rng.uniform(0.0, 0.03)  # a slight spread of onsets, as when played by hand
+        timeline.add([Note(p, i * strum, duration, velocity) for i, p in enumerate(pitches)])
+    return timeline
+
+
+def _phrases(allowed: list[int], count: int, rng: np.random.Generator) -> _Timeline:
+    timeline, allowed_set = _Timeline(), set(allowed)
+    for _ in range(count):
+        root, scale = int(rng.choice(allowed)), SCALES[rng.integers(len(SCALES))]
+        degrees = [p for p in range(min(allowed), max(allowed) + 1) if (p - root) % 12 in scale and p in allowed_set]
+        if len(degrees) < 3:
+            continue
+        index, time, phrase = int(rng.integers(len(degrees))), 0.0, []
+        beat, velocity = rng.uniform(0.18, 0.4), int(rng.choice(VELOCITIES[1:]))
+        for _ in range(int(rng.integers(6, 11))):
+            length = beat * float(rng.choice((1, 1, 2, 0.5)))
+            loudness = int(np.clip(velocity + rng.integers(-15, 16), 20, 127))
+            phrase.append(Note(degrees[index], time, 0.9 * length, loudness))  # slightly detached
+            time += length
+            index = int(np.clip(index + rng.choice((-2, -1, 1, 2)), 0, len(degrees) - 1))
+        timeline.add(phrase)
+    return timeline
+
+
+def plan_corpus(seed: int = 0, scale: float = 1.0, programs: list[int] | None = None) -> list[CorpusFile]:
+    """Files of the corpus; ``scale`` 1.0 gives about an hour of training audio."""
+    plan = []
+    for program in range(128) if programs is None else programs:
+        rng = np.random.default_rng([seed, program])
+        low, high = playable_range(program)
+        held = held_out_pitches(program, rng)
+        allowed = [p for p in range(low, high + 1) if p not in held]
+        for kind, build, count in (("notes", _notes, 14), ("chords", _chords, 4), ("phrases", _phrases, 2)):
+            timeline = build(allowed, max(1, round(count * scale)), rng)
+            plan.append(CorpusFile("train", program, kind, timeline.notes))
+        validation = _Timeline()
+        for pitch in sorted(held):
+            validation.add([Note(pitch, 0.0, 1.0, int(rng.choice((64, 90, 110))))])
+        plan.append(CorpusFile("val", program, "notes", validation.notes))
+    return plan
+
+
+def program_list(names: str | None) -> list[int] | None:
+    """Comma-separated GM program names or numbers -> program numbers (None: all)."""
+    if not names:
+        return None
+    return [int(name) if name.isdigit() else program_number(name) for name in names.split(",")]

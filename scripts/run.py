@@ -1,0 +1,121 @@
+"""The one entry point: every experiment, sweep and training run.
+
+    python scripts/run.py experiment=adain_multilayer
+    python scripts/run.py experiment=pretrain_vqvae hydra.run.dir=outputs/pretrain
+    python scripts/run.py -m experiment=adain_multilayer method.alpha=0.25,0.5,1.0
+
+This is the only module that reads the Hydra configuration; everything else is
+built from `_target_`s. Problems with the user's input end the run with one
+line naming the file or setting, without a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+os.environ.setdefault("PROJECT_ROOT", str(REPO))
+sys.path.insert(0, str(REPO))
+
+import hydra  # noqa: E402
+import pytorch_lightning as pl  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
+
+from jukestyle.errors import JukestyleError  # noqa: E402
+
+
+def _wandb_logged_in() -> bool:
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    try:
+        import netrc
+
+        return netrc.netrc().authenticators("api.wandb.ai") is not None
+    except (FileNotFoundError, netrc.NetrcParseError, OSError):
+        return False
+
+
+def _prepare_wandb(cfg: DictConfig, output_dir: Path) -> bool:
+    """Keep W&B files in the run folder; go offline when no login is found. True if W&B is used."""
+    uses_wandb = any("Wandb" in str(entry.get("_target_", "")) for entry in (cfg.get("logger") or {}).values() if entry)
+    if uses_wandb:
+        os.environ.setdefault("WANDB_DIR", str(output_dir))
+        if not _wandb_logged_in() and os.environ.get("WANDB_MODE") is None:
+            os.environ["WANDB_MODE"] = "offline"
+    return uses_wandb
+
+
+def build(config: DictConfig, **kwargs):
+    """Instantiate a `_target_` config with plain Python containers (never OmegaConf objects),
+    so that what objects store, e.g. in checkpoints, loads with torch.load(weights_only=True)."""
+    return hydra.utils.instantiate(config, _convert_="all", **kwargs)
+
+
+def _instantiate_all(section: DictConfig | None) -> list:
+    """Objects of a dict of configs (callbacks, loggers); entries set to null are skipped."""
+    return [build(entry) for entry in (section or {}).values() if entry]
+
+
+def _finish_wandb(output_dir: Path) -> None:
+    import wandb
+
+    run = wandb.run
+    if run is None:
+        return
+    offline = run.settings.mode == "offline" or os.environ.get("WANDB_MODE") == "offline"
+    run_dir = Path(run.dir).parent
+    wandb.finish()
+    if offline:
+        print(f"W&B run saved offline; upload it with: wandb sync {run_dir}")
+
+
+def run(cfg: DictConfig) -> None:
+    output_dir = Path(cfg.paths.output_dir)
+    pl.seed_everything(cfg.seed, workers=True)
+    uses_wandb = _prepare_wandb(cfg, output_dir)
+    try:
+        datamodule = build(cfg.data)
+        module = build(cfg.task.module)
+        trainer = build(
+            cfg.trainer,
+            callbacks=_instantiate_all(cfg.get("callbacks")),
+            logger=_instantiate_all(cfg.get("logger")) or False,
+        )
+        if cfg.task.mode == "fit":
+            last = output_dir / "checkpoints" / "last.ckpt"
+            ckpt_path = str(last) if cfg.task.get("resume", False) and last.is_file() else None
+            if ckpt_path:
+                print(f"resuming from {ckpt_path}")
+            trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+        elif cfg.task.mode == "predict":
+            trainer.predict(module, datamodule=datamodule, return_predictions=False)
+        else:
+            raise JukestyleError(f"task.mode must be 'fit' or 'predict', got {cfg.task.mode!r}")
+    finally:
+        if uses_wandb:
+            _finish_wandb(output_dir)
+
+
+@hydra.main(version_base="1.3", config_path="../configs", config_name="run")
+def main(cfg: DictConfig) -> None:
+    try:
+        run(cfg)
+    except Exception as error:
+        user_error = _user_error(error)
+        if user_error is None:
+            raise
+        print(f"error: {user_error}", file=sys.stderr)
+        sys.exit(1)
+
+
+def _user_error(error: BaseException) -> JukestyleError | None:
+    """The JukestyleError behind ``error``, if any (Hydra wraps errors raised while instantiating)."""
+    while error is not None and not isinstance(error, JukestyleError):
+        error = error.__cause__ or error.__context__
+    return error
+
+
+if __name__ == "__main__":
+    main()

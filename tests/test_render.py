@@ -1,0 +1,91 @@
+"""FluidSynth rendering and the training-corpus plan (real sound font, real synthesis)."""
+
+from __future__ import annotations
+
+import csv
+
+import librosa
+import numpy as np
+import pytest
+
+from jukestyle.corpus import EXPERIMENT_PITCHES, EXPERIMENT_PROGRAMS, plan_corpus, playable_range
+from jukestyle.fileio import sha256_file
+from jukestyle.render import GM_PROGRAMS, Note, Renderer, midi_to_hz, program_number
+
+SR = 44100
+
+
+@pytest.fixture(scope="module")
+def renderer() -> Renderer:
+    return Renderer(sample_rate=SR)
+
+
+def median_f0(audio: np.ndarray) -> float:
+    f0, voiced, _ = librosa.pyin(audio, fmin=80, fmax=1200, sr=SR, frame_length=4096)
+    return float(np.nanmedian(f0[voiced]))
+
+
+def cents(a: float, b: float) -> float:
+    return 1200 * abs(np.log2(a / b))
+
+
+@pytest.mark.parametrize("instrument", ["violin", "flute", "trumpet"])
+def test_rendered_note_has_the_planned_pitch(renderer, instrument):
+    audio = renderer.render([Note(60, 0.0, 1.0, 100)], program_number(instrument))
+    assert 1.0 < len(audio) / SR < 3.1  # the note plus a trimmed release tail
+    assert cents(median_f0(audio), midi_to_hz(60)) < 20
+
+
+def test_rendering_is_deterministic(renderer):
+    notes = [Note(60, 0.0, 0.5, 90), Note(64, 0.25, 0.5, 60)]
+    first = renderer.render(notes, program_number("acoustic_grand_piano"))
+    renderer.render([Note(72, 0.0, 1.0, 127)], program_number("church_organ"))  # state must not leak
+    assert np.array_equal(first, renderer.render(notes, program_number("acoustic_grand_piano")))
+
+
+def test_missing_sound_font_is_a_clear_error(tmp_path):
+    with pytest.raises(Exception, match=r"nothing\.sf2: sound font not found"):
+        Renderer(tmp_path / "nothing.sf2")
+
+
+def test_corpus_plan_keeps_validation_pitches_out_of_training():
+    plan = plan_corpus(seed=0, scale=1.0)
+    train = {(f.program, p) for f in plan if f.split == "train" for p in f.pitches}
+    val = {(f.program, p) for f in plan if f.split == "val" for p in f.pitches}
+    assert not train & val
+    assert {f.program for f in plan if f.split == "train"} == set(range(128))
+    for name in EXPERIMENT_PROGRAMS:  # the paper's notes are unseen in training
+        low, high = playable_range(program_number(name))
+        assert {(program_number(name), p) for p in EXPERIMENT_PITCHES if low <= p <= high} <= val
+    for item in plan:  # every note within its instrument's range
+        low, high = playable_range(item.program)
+        assert all(low <= p <= high for p in item.pitches), item.name
+    velocities = {n.velocity for f in plan for n in f.notes}
+    durations = {n.duration for f in plan if f.kind == "notes" for n in f.notes}
+    assert len(velocities) >= 4 and len(durations) >= 4
+
+
+def test_corpus_plan_lasts_over_an_hour_and_follows_its_seed():
+    plan = plan_corpus(seed=0, scale=1.0)
+    train_seconds = sum(max(n.start + n.duration for n in f.notes) for f in plan if f.split == "train")
+    assert train_seconds > 3600
+    again, other = plan_corpus(seed=0, scale=1.0), plan_corpus(seed=1, scale=1.0)
+    assert [f.notes for f in again] == [f.notes for f in plan]
+    assert [f.notes for f in other] != [f.notes for f in plan]
+
+
+def test_render_corpus_script_writes_files_and_manifest(tmp_path):
+    from render_data import main
+
+    out = tmp_path / "corpus"
+    assert main(["corpus", "--out", str(out), "--programs", "violin,banjo", "--scale", "0.1"]) == 0
+    with open(out / "manifest.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["split"] for row in rows].count("val") == 2 and len(rows) == 8
+    for row in rows:
+        path = out / row["file"]
+        assert sha256_file(path) == row["sha256"]
+        assert row["instrument"] == GM_PROGRAMS[int(row["program"])]
+    stamps = {row["file"]: (out / row["file"]).stat().st_mtime_ns for row in rows}
+    assert main(["corpus", "--out", str(out), "--programs", "violin,banjo", "--scale", "0.1"]) == 0
+    assert stamps == {row["file"]: (out / row["file"]).stat().st_mtime_ns for row in rows}  # nothing re-rendered
