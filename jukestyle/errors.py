@@ -15,5 +15,9 @@ class AudioError(JukestyleError, ValueError):
     """An audio file or array that cannot be used (missing, unreadable, empty, non-finite, too short)."""
 
 
+class ConfigError(JukestyleError, ValueError):
+    """A setting that does not exist or does not fit (unknown method, block, level, preset); lists the valid ones."""
+
+
 class CheckpointError(JukestyleError, RuntimeError):
     """A checkpoint that cannot be obtained, read, or does not fit the model."""

@@ -78,10 +78,13 @@ def run(cfg: DictConfig) -> None:
     try:
         datamodule = build(cfg.data)
         module = build(cfg.task.module)
+        # Methods that optimise with gradients (gram) cannot run under inference mode.
+        needs_grad = {"inference_mode": False} if getattr(module, "needs_grad", False) else {}
         trainer = build(
             cfg.trainer,
             callbacks=_instantiate_all(cfg.get("callbacks")),
             logger=_instantiate_all(cfg.get("logger")) or False,
+            **needs_grad,
         )
         if cfg.task.mode == "fit":
             last = output_dir / "checkpoints" / "last.ckpt"

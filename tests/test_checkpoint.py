@@ -271,6 +271,14 @@ def test_offline_without_cached_file_says_where_to_put_it(monkeypatch):
     assert f"put vqvae.pth.tar (7.4 MB, sha256 {remote.sha256}) at {expected_place}" in message
 
 
+def test_offline_switch_forbids_downloads(file_server, tiny_model, monkeypatch):
+    folder, base_url = file_server
+    save_checkpoint(folder / "mine.pth.tar", tiny_model)
+    monkeypatch.setenv("JUKESTYLE_OFFLINE", "1")
+    with pytest.raises(CheckpointError, match=r"cannot download .*mine\.pth\.tar: JUKESTYLE_OFFLINE is set"):
+        load_vqvae(f"{base_url}/mine.pth.tar")
+
+
 def test_checksum_mismatch_keeps_nothing(official_5b_file, file_server, monkeypatch):
     _, path = official_5b_file
     folder, base_url = file_server

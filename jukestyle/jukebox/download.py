@@ -1,7 +1,7 @@
 """Fetch checkpoints into a local cache, verified by SHA-256.
 
 The cache lives in ``$JUKESTYLE_CACHE`` (default ``~/.cache/jukestyle``, or
-``$XDG_CACHE_HOME/jukestyle``). A file is downloaded to a temporary name,
+``$XDG_CACHE_HOME/jukestyle``); ``JUKESTYLE_OFFLINE=1`` forbids downloads. A file is downloaded to a temporary name,
 checked, and only then renamed into place, so an interrupted download never
 leaves a file that looks complete.
 """
@@ -53,7 +53,12 @@ def is_url(source: str) -> bool:
 
 
 def download(url: str, destination: Path, sha256: str | None = None, timeout: float = 60.0) -> Path:
-    """Download ``url`` to ``destination`` atomically; verify ``sha256`` when given."""
+    """Download ``url`` to ``destination`` atomically; verify ``sha256`` when given.
+
+    With ``JUKESTYLE_OFFLINE=1`` in the environment nothing is downloaded (for offline clusters).
+    """
+    if os.environ.get("JUKESTYLE_OFFLINE", "") not in ("", "0"):
+        raise CheckpointError(f"cannot download {url}: JUKESTYLE_OFFLINE is set")
     print(f"jukestyle: downloading {url} -> {destination}", file=sys.stderr)
     digest = hashlib.sha256()
     try:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from jukestyle.errors import CheckpointError
+from jukestyle.errors import CheckpointError, ConfigError
 from jukestyle.jukebox.checkpoint import config_of, load_weights, read_checkpoint, state_dict_of
 from jukestyle.jukebox.config import PRESETS, VQVAEConfig
 from jukestyle.jukebox.download import OFFICIAL_CHECKPOINTS, fetch, fetch_url, is_url
@@ -19,7 +19,7 @@ BUNDLED_CHECKPOINT = Path(__file__).resolve().parents[2] / "checkpoints" / "juke
 
 def _preset(name: str) -> VQVAEConfig:
     if name not in PRESETS:
-        raise ValueError(f"unknown VQ-VAE preset {name!r}; presets: {', '.join(PRESETS)}")
+        raise ConfigError(f"unknown VQ-VAE preset {name!r}; presets: {', '.join(PRESETS)}")
     return PRESETS[name]
 
 
@@ -32,6 +32,7 @@ def build_vqvae(preset: str | VQVAEConfig = "jukebox_5b", seed: int | None = Non
         generator = torch.Generator().manual_seed(seed)
     model = VQVAE(config)
     model.initialise_codebooks(generator)
+    model.source = f"random:{preset if isinstance(preset, str) else 'custom'}:seed={seed}"
     return model.eval()
 
 
@@ -63,4 +64,5 @@ def load_vqvae(source: str | os.PathLike = "jukebox_5b") -> VQVAE:
     model = VQVAE(config_of(checkpoint, default))
     load_weights(model, state_dict_of(checkpoint, path), path)
     model.step = int(checkpoint.get("step", 0) or 0)
+    model.source = str(source)  # how it was asked for, for run metadata
     return model.eval()

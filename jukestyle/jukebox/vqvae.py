@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from jukestyle.errors import AudioError
+from jukestyle.errors import AudioError, ConfigError
 from jukestyle.jukebox.bottleneck import Bottleneck, QuantiserOutput
 from jukestyle.jukebox.config import VQVAEConfig
 from jukestyle.jukebox.layers import Decoder, Encoder, named_blocks
@@ -57,7 +57,7 @@ class VQVAE(nn.Module):
 
     def _check_level(self, level: int) -> int:
         if not isinstance(level, int) or not 0 <= level < self.levels:
-            raise ValueError(f"level must be one of {list(range(self.levels))}, got {level!r}")
+            raise ConfigError(f"level must be one of {list(range(self.levels))}, got {level!r}")
         return level
 
     def _check_audio(self, x: torch.Tensor, level: int) -> None:
@@ -86,7 +86,7 @@ class VQVAE(nn.Module):
     @staticmethod
     def _block(stack: nn.Module, valid: list[str], name: str, kind: str, level: int) -> nn.Module:
         if name not in valid:
-            raise ValueError(f"unknown {kind} block {name!r} at level {level}; valid blocks: {', '.join(valid)}")
+            raise ConfigError(f"unknown {kind} block {name!r} at level {level}; valid blocks: {', '.join(valid)}")
         return stack.get_submodule(name)
 
     # -- inference -----------------------------------------------------------

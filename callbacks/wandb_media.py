@@ -1,0 +1,70 @@
+"""Log a run's transfers to Weights & Biases: audio, mel spectrograms and a results table.
+
+Does nothing unless the trainer has a ``WandbLogger``. Logging happens once, at the end,
+on rank 0, from the records on disk, so a multi-device run logs every pair.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pytorch_lightning as pl
+from pytorch_lightning.loggers import WandbLogger
+
+from jukestyle.audio import load_audio
+from jukestyle.plots import mel_spectrogram_figure
+from jukestyle.results import read_records
+
+TABLE_COLUMNS = ["pair_id", "method", "content", "style", "output", "output_mel"]
+TABLE_COLUMNS += ["l2mfcc_source", "l2mfcc_style", "closer_to", "error"]
+
+
+class WandbMediaLogger(pl.Callback):
+    def __init__(self, output_dir: str, max_rows: int = 200) -> None:
+        self.output_dir, self.max_rows = Path(output_dir), max_rows
+
+    def on_predict_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        logger = next((logger for logger in trainer.loggers if isinstance(logger, WandbLogger)), None)
+        if logger is None or not trainer.is_global_zero:
+            return
+        import wandb
+
+        records = read_records(self.output_dir / "transfers")
+        rate = pl_module.model.sample_rate
+        inputs: dict[str, wandb.Audio] = {}
+
+        def input_audio(path: str) -> wandb.Audio | None:
+            if path not in inputs:
+                try:
+                    inputs[path] = wandb.Audio(load_audio(path, rate), sample_rate=rate, caption=Path(path).name)
+                except Exception:  # an unreadable input is reported in the error column
+                    inputs[path] = None
+            return inputs[path]
+
+        table = wandb.Table(columns=TABLE_COLUMNS)
+        for record in records[: self.max_rows]:
+            output, mel = None, None
+            if record.get("output"):
+                samples = load_audio(self.output_dir / record["output"], rate)
+                output = wandb.Audio(samples, sample_rate=rate, caption=record["output"])
+                figure = mel_spectrogram_figure(samples, rate, f"{record['method']}: {record['pair_id']}")
+                mel = wandb.Image(figure)
+                plt.close(figure)
+            table.add_data(
+                record["pair_id"],
+                record["method"],
+                input_audio(record["content"]),
+                input_audio(record["style"]),
+                output,
+                mel,
+                record.get("l2mfcc_source"),
+                record.get("l2mfcc_style"),
+                record.get("closer_to"),
+                record.get("error"),
+            )
+        done = [record for record in records if not record.get("error")]
+        summary = {"transfers": table, "pairs_done": len(done), "pairs_failed": len(records) - len(done)}
+        if done:
+            summary["style_win_rate"] = sum(record["closer_to"] == "style" for record in done) / len(done)
+        logger.experiment.log(summary)

@@ -1,0 +1,58 @@
+"""``jukestyle.transfer``: style transfer from notebooks and scripts, on the CLI's code path."""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import lru_cache
+
+import numpy as np
+
+from jukestyle.audio import load_audio, prepare_audio
+from jukestyle.jukebox import VQVAE, load_vqvae
+from jukestyle.methods import make_method
+from jukestyle.pipeline import StyleTransfer
+
+AudioInput = str | os.PathLike | np.ndarray
+
+
+@lru_cache(maxsize=4)
+def _model(source: str) -> VQVAE:
+    return load_vqvae(source)
+
+
+@lru_cache(maxsize=16)
+def _engine(model: VQVAE, method_key: str, input_lufs: float | None) -> StyleTransfer:
+    # One engine per (model, method settings) keeps its cache of analysed styles between calls.
+    settings = json.loads(method_key)
+    return StyleTransfer(model, make_method(settings.pop("name"), **settings), input_lufs)
+
+
+def _samples(source: AudioInput, sample_rate: int, role: str) -> np.ndarray:
+    if isinstance(source, np.ndarray):
+        return prepare_audio(source, sample_rate, sample_rate, name=role)
+    return load_audio(source, sample_rate)
+
+
+def transfer(
+    content: AudioInput,
+    style: AudioInput,
+    method: str = "adain",
+    model: str | VQVAE = "bundled",
+    level: int = 2,
+    input_lufs: float | None = -20.0,
+    **options,
+) -> np.ndarray:
+    """Put the timbre of ``style`` onto ``content``; returns mono float32 audio at the model's rate.
+
+    ``content``/``style``: file paths (any format, converted) or mono arrays at the model's rate
+    (44.1 kHz). ``method``: identity, codebook, gram, adain or wct, with the project's best
+    settings (for adain and wct: every decoder block and the latent, as in the *_multilayer
+    experiments), overridden by ``options`` (e.g. ``alpha=0.5``, ``points=["latent"]``).
+    ``model``: ``bundled``, ``jukebox_5b``, a checkpoint path or URL, or a loaded ``VQVAE``.
+    """
+    vqvae = model if isinstance(model, VQVAE) else _model(str(model))
+    settings = make_method(method, level=level, **options).settings()
+    engine = _engine(vqvae, json.dumps(settings, sort_keys=True), input_lufs)
+    rate = vqvae.sample_rate
+    return engine(_samples(content, rate, "content"), _samples(style, rate, "style")).audio

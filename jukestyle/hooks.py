@@ -1,0 +1,80 @@
+"""Transform features inside a level's decoder through forward hooks.
+
+Hook points are ``"latent"`` (the decoder's input) and the named decoder blocks
+of ``VQVAE.decoder_blocks(level)``, in execution order. Installed together,
+the transforms act iteratively, as the paper's F_1, ..., F_{N-1}: the output
+of block i is transformed before block i+1 sees it. The final ``out``
+convolution (F_N, the waveform) is never a hook point.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+
+import torch
+
+from jukestyle.errors import ConfigError
+from jukestyle.jukebox import VQVAE
+
+LATENT = "latent"
+FeatureMap = Callable[[torch.Tensor], torch.Tensor]
+
+
+def hook_points(model: VQVAE, level: int) -> list[str]:
+    """Every hook point of a level's decoder, in execution order."""
+    return [LATENT, *model.decoder_blocks(level)]
+
+
+def resolve_points(model: VQVAE, level: int, points: str | Sequence[str]) -> list[str]:
+    """``"all"`` (latent and every block), ``"blocks"`` (every block) or a list of names -> names in execution order."""
+    valid = hook_points(model, level)
+    if points == "all":
+        return valid
+    if points == "blocks":
+        return valid[1:]
+    if isinstance(points, str):
+        points = [points]
+    unknown = [name for name in points if name not in valid]
+    if unknown:
+        raise ConfigError(f"unknown hook point {unknown[0]!r} at level {level}; valid: all, blocks, {', '.join(valid)}")
+    return [name for name in valid if name in set(points)]
+
+
+@contextlib.contextmanager
+def feature_hooks(model: VQVAE, level: int, transforms: Mapping[str, FeatureMap]) -> Iterator[None]:
+    """Within the block, decoding at ``level`` applies ``transforms[point]`` at each named point.
+
+    The hooks are always removed on exit, also when decoding raises.
+    """
+    resolve_points(model, level, list(transforms))  # fail early on unknown names
+    decoder = model.decoders[level]
+    handles = []
+    try:
+        for point, transform in transforms.items():
+            if point == LATENT:
+                hook = decoder.register_forward_pre_hook(lambda module, args, f=transform: (f(args[0]), *args[1:]))
+            else:
+                block = model.decoder_block(level, point)
+                hook = block.register_forward_hook(lambda module, args, output, f=transform: f(output))
+            handles.append(hook)
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def record_features(model: VQVAE, level: int, latent: torch.Tensor, points: Sequence[str]) -> dict[str, torch.Tensor]:
+    """Decode ``latent`` unchanged and return the features seen at each point."""
+    recorded: dict[str, torch.Tensor] = {}
+
+    def recorder(point: str) -> FeatureMap:
+        def record(features: torch.Tensor) -> torch.Tensor:
+            recorded[point] = features
+            return features
+
+        return record
+
+    with feature_hooks(model, level, {point: recorder(point) for point in points}):
+        model.decode_latent(latent, level)
+    return recorded

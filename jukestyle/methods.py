@@ -1,0 +1,236 @@
+"""The paper's four style-transfer methods (section II) and the reconstruction baseline.
+
+Each method analyses a style once (``analyse``) and applies the analysis to any
+number of contents (``apply``). Both take and return audio tensors (B, 1, T) at
+the model's rate; ``apply`` returns the audio with information for the run's
+metadata (e.g. the Gram loss curve). The constructor defaults are the project's
+best settings for each method; ``configs/method/*.yaml`` hold the same values.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from jukestyle import gram, transforms
+from jukestyle.errors import ConfigError
+from jukestyle.hooks import LATENT, feature_hooks, record_features, resolve_points
+from jukestyle.jukebox import VQVAE
+
+
+@dataclass
+class MethodOutput:
+    audio: torch.Tensor  # (B, 1, T)
+    info: dict = field(default_factory=dict)
+
+
+class Method:
+    """Base class: ``name`` identifies the method in results; ``level`` is the VQ-VAE level it works at."""
+
+    name = "method"
+    needs_grad = False  # True: ``apply`` optimises with gradients (cannot run under inference mode)
+
+    def __init__(self, level: int = 2) -> None:
+        self.level = int(level)
+
+    def settings(self) -> dict:
+        """Constructor arguments and their values, for metadata and cache keys."""
+        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
+        return {"name": self.name, **{n: getattr(self, n) for n in names}}
+
+    def validate(self, model: VQVAE) -> None:
+        """Raise a clear error for settings that do not fit ``model`` (before any audio is processed)."""
+        model.hop_length(self.level)
+
+    def analyse(self, model: VQVAE, style: torch.Tensor) -> object:
+        return None
+
+    def apply(self, model: VQVAE, content: torch.Tensor, analysis: object) -> MethodOutput:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.settings().items() if k != 'name')})"
+
+
+def _quantised_latent(model: VQVAE, audio: torch.Tensor, level: int) -> torch.Tensor:
+    """The paper's F_pre: encoder, then quantisation to the nearest codes."""
+    return model.dequantise(model.encode(audio, level), level)
+
+
+class Identity(Method):
+    """Plain reconstruction: the baseline every method is compared with."""
+
+    name = "identity"
+
+    def apply(self, model: VQVAE, content: torch.Tensor, analysis: object) -> MethodOutput:
+        return MethodOutput(model.reconstruct(content, self.level))
+
+
+class CodebookRestriction(Method):
+    """Quantise the content's latents with only the codes the style uses (section II-B)."""
+
+    name = "codebook"
+
+    def analyse(self, model: VQVAE, style: torch.Tensor) -> torch.Tensor:
+        return model.encode(style, self.level)
+
+    def apply(self, model: VQVAE, content: torch.Tensor, analysis: torch.Tensor) -> MethodOutput:
+        latent = model.encode_latent(content, self.level)
+        codes = transforms.codebook_restrict(
+            latent, model.bottleneck[self.level].k, analysis.expand(content.shape[0], -1)
+        )
+        return MethodOutput(model.decode(codes, self.level), {"style_codes": int(analysis.unique().numel())})
+
+
+class _FeatureTransfer(Method):
+    """Transform the quantised latent and decoder block outputs with the style's statistics (II-D, II-E).
+
+    ``points``: ``"all"`` (latent and every decoder block: the paper's multi-layer variant),
+    ``"blocks"``, or a list such as ``["latent"]``; ``alpha`` blends with the untransformed features.
+    """
+
+    def __init__(
+        self, level: int = 2, points: str | Sequence[str] = "all", alpha: float = 1.0, eps: float = 1e-5
+    ) -> None:
+        super().__init__(level)
+        self.points = points if isinstance(points, str) else list(points)
+        self.alpha, self.eps = float(alpha), float(eps)
+
+    def validate(self, model: VQVAE) -> None:
+        resolve_points(model, self.level, self.points)
+
+    def _stats(self, features: torch.Tensor) -> object:
+        raise NotImplementedError
+
+    def _transform(self, features: torch.Tensor, stats: object) -> torch.Tensor:
+        raise NotImplementedError
+
+    def analyse(self, model: VQVAE, style: torch.Tensor) -> dict[str, object]:
+        points = resolve_points(model, self.level, self.points)
+        latent = _quantised_latent(model, style, self.level)
+        features = record_features(model, self.level, latent, points)
+        return {point: self._stats(features[point]) for point in points}
+
+    def apply(self, model: VQVAE, content: torch.Tensor, analysis: dict[str, object]) -> MethodOutput:
+        def transform(point: str):
+            return lambda features: transforms.blend(self._transform(features, analysis[point]), features, self.alpha)
+
+        latent = _quantised_latent(model, content, self.level)
+        with feature_hooks(model, self.level, {point: transform(point) for point in analysis}):
+            audio = model.decode_latent(latent, self.level)
+        return MethodOutput(audio, {"points": list(analysis)})
+
+
+class AdaIN(_FeatureTransfer):
+    """Swap channel means and standard deviations (eq. 9), at the latent and the decoder blocks."""
+
+    name = "adain"
+
+    def _stats(self, features: torch.Tensor) -> transforms.MeanStd:
+        return transforms.adain_stats(features, self.eps)
+
+    def _transform(self, features: torch.Tensor, stats: transforms.MeanStd) -> torch.Tensor:
+        return transforms.adain(features, style_stats=stats, eps=self.eps)
+
+
+class WCT(_FeatureTransfer):
+    """Whitening and colouring of the channel covariance (eq. 16), at the latent and the decoder blocks."""
+
+    name = "wct"
+
+    def __init__(
+        self,
+        level: int = 2,
+        points: str | Sequence[str] = "all",
+        alpha: float = 1.0,
+        eps: float = 1e-5,
+        cutoff: float = 1e-5,
+    ) -> None:
+        super().__init__(level, points, alpha, eps)
+        self.cutoff = float(cutoff)
+
+    def _stats(self, features: torch.Tensor) -> transforms.ColourStats:
+        return transforms.wct_stats(features, self.eps, self.cutoff)
+
+    def _transform(self, features: torch.Tensor, stats: transforms.ColourStats) -> torch.Tensor:
+        return transforms.wct(features, style_stats=stats, eps=self.eps, cutoff=self.cutoff)
+
+
+class GramOptimisation(Method):
+    """Optimise the waveform so that encoder Gram matrices match the style's (section II-C).
+
+    ``layers``: ``{level: "all" | [encoder block names]}``; ``output``: ``"raw"`` returns the
+    optimised waveform itself, ``"decoded"`` its reconstruction through the VQ-VAE at ``level``.
+    """
+
+    name = "gram"
+    needs_grad = True
+
+    def __init__(
+        self,
+        level: int = 2,
+        layers: Mapping[int, str | Sequence[str]] | None = None,
+        layer_weights: Mapping[str, float] | None = None,
+        content_weight: float = 0.0,
+        max_iter: int = 30,
+        tolerance_grad: float = 1e-7,
+        tolerance_change: float = 1e-9,
+        history_size: int = 20,
+        output: str = "decoded",
+    ) -> None:
+        super().__init__(level)
+        if output not in ("raw", "decoded"):
+            raise ConfigError(f"gram output must be 'raw' or 'decoded', got {output!r}")
+        self.layers = {int(k): v for k, v in (layers or {self.level: "all"}).items()}
+        self.layer_weights = dict(layer_weights or {})  # "level:block" -> weight (default 1)
+        self.content_weight, self.max_iter, self.output = float(content_weight), int(max_iter), output
+        self.tolerance_grad, self.tolerance_change, self.history_size = tolerance_grad, tolerance_change, history_size
+
+    def validate(self, model: VQVAE) -> None:
+        super().validate(model)
+        gram.resolve_layers(model, self.layers)
+
+    def analyse(self, model: VQVAE, style: torch.Tensor) -> dict:
+        layers = gram.resolve_layers(model, self.layers)
+        return {"layers": layers, "grams": gram.style_grams(model, style, layers)}
+
+    def apply(self, model: VQVAE, content: torch.Tensor, analysis: dict) -> MethodOutput:
+        weights = {(level, name): self.layer_weights.get(f"{level}:{name}", 1.0) for level, name in analysis["grams"]}
+        result = gram.optimise_input(
+            model,
+            content,
+            analysis["grams"],
+            analysis["layers"],
+            weights,
+            self.content_weight,
+            self.max_iter,
+            self.tolerance_grad,
+            self.tolerance_change,
+            self.history_size,
+        )
+        audio = result.audio
+        if self.output == "decoded":
+            with torch.no_grad():
+                audio = model.reconstruct(audio, self.level)
+        return MethodOutput(audio, {"loss_curve": result.losses})
+
+
+METHODS: dict[str, type[Method]] = {
+    method.name: method for method in (Identity, CodebookRestriction, GramOptimisation, AdaIN, WCT)
+}
+
+
+def make_method(name: str, **options) -> Method:
+    """A method by its name in ``METHODS`` (the names of configs/method/), with the given settings."""
+    if name not in METHODS:
+        raise ConfigError(f"unknown method {name!r}; methods: {', '.join(METHODS)}")
+    try:
+        return METHODS[name](**options)
+    except TypeError as error:
+        raise ConfigError(f"bad option for method {name!r}: {error}") from None
+
+
+__all__ = ["LATENT", "METHODS", "Method", "MethodOutput", "make_method"]

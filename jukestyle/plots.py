@@ -1,0 +1,24 @@
+"""Figures: mel spectrograms (and, with the report, the paper's bar plots). Matplotlib, no display needed."""
+
+from __future__ import annotations
+
+import librosa
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+
+def mel_spectrogram_figure(samples: np.ndarray, sample_rate: int, title: str = "") -> plt.Figure:
+    mel = librosa.feature.melspectrogram(
+        y=np.asarray(samples, dtype=np.float32), sr=sample_rate, n_fft=2048, hop_length=512, n_mels=128
+    )
+    decibels = librosa.power_to_db(mel, ref=np.max(mel) if mel.max() > 0 else 1.0, top_db=80)
+    figure, axis = plt.subplots(figsize=(6, 3), dpi=100)
+    seconds = len(samples) / sample_rate
+    image = axis.imshow(decibels, origin="lower", aspect="auto", cmap="magma", extent=(0, seconds, 0, mel.shape[0]))
+    axis.set(xlabel="time (s)", ylabel="mel band", title=title)
+    figure.colorbar(image, ax=axis, format="%+.0f dB")
+    figure.tight_layout()
+    return figure

@@ -1,0 +1,91 @@
+"""A run's results on disk: one record per (pair, method), and the results table.
+
+``transfers/<output_id>.wav`` holds the output audio and ``transfers/<output_id>.json``
+its metadata (settings, timings, metrics, checksums of the inputs and the output,
+or the error). The JSON is written last, so its presence means the record is
+complete. ``results.csv`` is derived from the JSON files, which makes it the same
+however many processes wrote the records.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from jukestyle.audio import save_audio
+from jukestyle.fileio import sha256_file, write_json, write_text
+
+RESULT_COLUMNS = [
+    "pair_id",
+    "experiment",
+    "content",
+    "style",
+    "method",
+    "l2mfcc_source",
+    "l2mfcc_style",
+    "closer_to",
+    "seconds",
+    "output",
+    "error",
+]
+
+
+def _checksum(path: str) -> str | None:
+    return sha256_file(path) if Path(path).is_file() else None
+
+
+def write_record(transfers: Path, record: dict, run_config: str | None = None) -> dict:
+    """Write a record's audio (if any), then its JSON metadata; returns the metadata."""
+    metadata = {key: value for key, value in record.items() if key != "audio"}
+    metadata["checksums"] = {"content": _checksum(record["content"]), "style": _checksum(record["style"])}
+    if run_config:
+        metadata["run_config"] = run_config
+    if record.get("audio") is not None:
+        wav = transfers / f"{record['output_id']}.wav"
+        comment = (
+            f"jukestyle {record['method']}: {Path(record['content']).name} in the style of {Path(record['style']).name}"
+        )
+        save_audio(wav, record["audio"], record["sample_rate"], comment=comment)
+        metadata["output"] = str(wav.relative_to(transfers.parent))
+        metadata["checksums"]["output"] = sha256_file(wav)
+        metadata["duration_seconds"] = len(record["audio"]) / record["sample_rate"]
+    write_json(transfers / f"{record['output_id']}.json", metadata)
+    return metadata
+
+
+def read_records(transfers: Path) -> list[dict]:
+    """Every complete record under ``transfers``, sorted by pair and method."""
+    records = [json.loads(path.read_text()) for path in sorted(transfers.rglob("*.json"))] if transfers.is_dir() else []
+    return sorted(records, key=lambda record: (record["pair_id"], record["method"]))
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def results_rows(records: list[dict]) -> list[dict]:
+    rows = []
+    for record in records:
+        row = {column: record.get(column) for column in RESULT_COLUMNS}
+        row["seconds"] = (record.get("seconds") or {}).get("total")
+        extra = {k: v for k, v in record.get("content_metrics", {}).items()}
+        rows.append({**row, **extra})
+    return rows
+
+
+def write_results_csv(path: Path, records: list[dict]) -> None:
+    rows = results_rows(records)
+    columns = list(RESULT_COLUMNS) + [c for row in rows for c in row if c not in RESULT_COLUMNS]
+    columns = list(dict.fromkeys(columns))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({column: _cell(row.get(column)) for column in columns})
+    write_text(path, buffer.getvalue())

@@ -1,0 +1,139 @@
+"""Feature transforms for style transfer: short pure functions on (B, C, T) tensors.
+
+Statistics are taken over time, per batch element and channel. Each transform
+accepts either the style features themselves or their precomputed statistics
+(``adain_stats`` / ``wct_stats``), so that a style is analysed once and reused
+for many contents. Blending with the original features (``alpha``) happens
+outside the transforms, in ``blend``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+# -- AdaIN (Huang & Belongie 2017; the paper's eq. 9) ---------------------------------
+@dataclass(frozen=True)
+class MeanStd:
+    mean: torch.Tensor  # (B, C, 1)
+    std: torch.Tensor  # (B, C, 1)
+
+
+def mean_std(features: torch.Tensor, eps: float = 1e-5) -> MeanStd:
+    """Per-channel mean and standard deviation over time; ``eps`` keeps silent channels finite."""
+    mean = features.mean(dim=-1, keepdim=True)
+    variance = features.var(dim=-1, keepdim=True, unbiased=False)
+    return MeanStd(mean, torch.sqrt(variance + eps))
+
+
+def adain_stats(style: torch.Tensor, eps: float = 1e-5) -> MeanStd:
+    return mean_std(style, eps)
+
+
+def adain(
+    content: torch.Tensor, style: torch.Tensor | None = None, *, style_stats: MeanStd | None = None, eps: float = 1e-5
+) -> torch.Tensor:
+    """sigma_s * (content - mu_c) / sigma_c + mu_s, channel by channel."""
+    target = style_stats if style_stats is not None else adain_stats(_required(style), eps)
+    source = mean_std(content, eps)
+    return target.std * (content - source.mean) / source.std + target.mean
+
+
+# -- WCT (Li et al. 2017; the paper's eqs. 12-16) --------------------------------------
+@dataclass(frozen=True)
+class ColourStats:
+    """What WCT needs of a style: its mean and its colouring matrix E A^(1/2) E^T (float64)."""
+
+    mean: torch.Tensor  # (B, C, 1)
+    colouring: torch.Tensor  # (B, C, C)
+
+
+def _covariance(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean (B, C, 1) and covariance (1/T) h h^T of the centred features (B, C, C), in float64."""
+    features = features.double()
+    mean = features.mean(dim=-1, keepdim=True)
+    centred = features - mean
+    return mean, centred @ centred.transpose(1, 2) / features.shape[-1]
+
+
+def _matrix_power(covariance: torch.Tensor, power: float, eps: float, cutoff: float) -> torch.Tensor:
+    """E A^power E^T of a regularised covariance, dropping directions with negligible variance.
+
+    ``eps`` adds eps * (mean variance) to the diagonal, so the regularisation scales with
+    the features; eigenvalues below ``cutoff`` * (largest eigenvalue) are treated as zero
+    (their directions are neither whitened nor coloured), which keeps rank-deficient or
+    silent features from producing huge or NaN values.
+    """
+    channels = covariance.shape[-1]
+    scale = covariance.diagonal(dim1=-2, dim2=-1).mean(dim=-1).clamp_min(1e-30)  # (B,)
+    identity = torch.eye(channels, dtype=covariance.dtype, device=covariance.device)
+    regularised = covariance + eps * scale[:, None, None] * identity
+    eigenvalues, eigenvectors = torch.linalg.eigh(regularised)
+    largest = eigenvalues.amax(dim=-1, keepdim=True)
+    kept = eigenvalues > cutoff * largest
+    powered = torch.where(kept, eigenvalues.clamp_min(1e-300) ** power, torch.zeros_like(eigenvalues))
+    powered = torch.where(largest > 1e-30, powered, torch.zeros_like(powered))  # silence: nothing to keep
+    return eigenvectors @ torch.diag_embed(powered) @ eigenvectors.transpose(1, 2)
+
+
+def wct_stats(style: torch.Tensor, eps: float = 1e-5, cutoff: float = 1e-5) -> ColourStats:
+    mean, covariance = _covariance(style)
+    return ColourStats(mean, _matrix_power(covariance, 0.5, eps, cutoff))
+
+
+def wct(
+    content: torch.Tensor,
+    style: torch.Tensor | None = None,
+    *,
+    style_stats: ColourStats | None = None,
+    eps: float = 1e-5,
+    cutoff: float = 1e-5,
+) -> torch.Tensor:
+    """Whiten the content's channel covariance, colour it with the style's, add the style mean.
+
+    Computed in float64 with eigendecompositions; returned in the content's dtype.
+    """
+    target = style_stats if style_stats is not None else wct_stats(_required(style), eps, cutoff)
+    mean, covariance = _covariance(content)
+    whitened = _matrix_power(covariance, -0.5, eps, cutoff) @ (content.double() - mean)
+    return (target.colouring @ whitened + target.mean).to(content.dtype)
+
+
+# -- shared ----------------------------------------------------------------------------
+def blend(transformed: torch.Tensor, original: torch.Tensor, alpha: float) -> torch.Tensor:
+    """alpha * transformed + (1 - alpha) * original: alpha = 0 keeps the content's features."""
+    if alpha == 1.0:
+        return transformed
+    return alpha * transformed + (1.0 - alpha) * original
+
+
+# Latent frames per distance matrix in codebook_restrict (4096 x 2048 floats = 32 MiB per batch element).
+_RESTRICT_CHUNK = 4096
+
+
+def codebook_restrict(latent: torch.Tensor, codebook: torch.Tensor, style_codes: torch.Tensor) -> torch.Tensor:
+    """Quantise a content latent (B, C, T) using only the codes that the style uses.
+
+    ``style_codes`` (B, T') are the style's codes under the full codebook (K, C); each
+    batch element is restricted to its own style's codes. Vectorised: one masked
+    distance matrix per batch, no loop over codes.
+    """
+    batch = latent.shape[0]
+    allowed = torch.zeros(batch, codebook.shape[0], dtype=torch.bool, device=latent.device)
+    allowed.scatter_(1, style_codes.reshape(batch, -1), True)
+    forbidden = ~allowed[:, None, :]
+    k = codebook.float()
+    k_norm = (k**2).sum(-1)[None, None, :]
+    codes = []
+    for chunk in latent.float().transpose(1, 2).split(_RESTRICT_CHUNK, dim=1):  # (B, t, C): bounded memory
+        distance = (chunk**2).sum(-1, keepdim=True) - 2 * chunk @ k.t() + k_norm  # (B, t, K)
+        codes.append(distance.masked_fill(forbidden, float("inf")).argmin(dim=-1))
+    return torch.cat(codes, dim=1)
+
+
+def _required(style: torch.Tensor | None) -> torch.Tensor:
+    if style is None:
+        raise ValueError("pass either the style features or their precomputed statistics")
+    return style

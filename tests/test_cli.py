@@ -1,0 +1,137 @@
+"""scripts/run.py as a user runs it: a real process, real Hydra, real (offline) W&B."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from signals import harmonic_tone
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*overrides: str, home: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    # No W&B login (runs must go offline by themselves) and no downloads, whatever the machine's network.
+    env.update(HOME=str(home), PYTHONUNBUFFERED="1", JUKESTYLE_OFFLINE="1")
+    return subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "run.py"), *overrides],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=home,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("audio")
+    paths = {
+        "content": folder / "piano-C4.wav",
+        "style": folder / "violin-C4.flac",
+        "silence": folder / "silence.wav",
+        "short": folder / "click.wav",
+        "broken": folder / "broken.wav",
+    }
+    sf.write(paths["content"], harmonic_tone(261.63, 0.6), 44100)
+    sf.write(paths["style"], harmonic_tone(261.63, 0.6, partials=3), 44100)
+    sf.write(paths["silence"], np.zeros(30000, np.float32), 44100)
+    sf.write(paths["short"], harmonic_tone(1000, 0.001), 44100)  # 44 samples: less than one 128x frame
+    paths["broken"].write_bytes(b"RIFF....WAVEfmt not really")
+    return paths
+
+
+def test_one_pair_writes_transfers_results_and_an_offline_wandb_run(files, tmp_path):
+    out = tmp_path / "run"
+    result = run_cli(
+        "experiment=adain_multilayer",
+        "model=tiny_random",
+        "data=pair",
+        f"data.content={files['content']}",
+        f"data.style={files['style']}",
+        f"hydra.run.dir={out}",
+        "trainer.enable_progress_bar=false",
+        home=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (out / "transfers" / "piano-C4--violin-C4.wav").is_file()
+    assert (out / "transfers" / "piano-C4--violin-C4.json").is_file()
+    with open(out / "results.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(row["pair_id"], row["method"], row["error"]) for row in rows] == [("piano-C4--violin-C4", "adain", "")]
+    offline_runs = list((out / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(offline_runs) == 1  # everything of the run, W&B included, is under hydra.run.dir
+    assert f"wandb sync {offline_runs[0].parent}" in result.stdout
+    assert (out / ".hydra" / "config.yaml").is_file()
+
+
+def test_bad_pairs_are_reported_and_the_run_goes_on(files, tmp_path):
+    manifest = tmp_path / "pairs.csv"
+    rows = [
+        ("good", files["content"], files["style"]),
+        ("missing", tmp_path / "nowhere.wav", files["style"]),
+        ("broken", files["content"], files["broken"]),
+        ("short", files["short"], files["style"]),
+        ("silent", files["silence"], files["style"]),
+    ]
+    manifest.write_text("pair_id,content,style\n" + "".join(f"{i},{c},{s}\n" for i, c, s in rows))
+    out = tmp_path / "run"
+    result = run_cli(
+        "experiment=wct_latent",
+        "model=tiny_random",
+        "data=manifest",
+        f"data.manifest={manifest}",
+        f"hydra.run.dir={out}",
+        "logger=csv",
+        "trainer.enable_progress_bar=false",
+        home=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(out / "results.csv", newline="") as handle:
+        errors = {row["pair_id"]: row["error"] for row in csv.DictReader(handle)}
+    assert errors["good"] == "" and errors["silent"] == ""
+    assert "nowhere.wav: no such audio file" in errors["missing"]
+    assert "broken.wav: unreadable audio" in errors["broken"]
+    assert "shorter than one latent frame at level 2" in errors["short"]
+    assert sorted(p.name for p in (out / "transfers").glob("*.wav")) == ["good.wav", "silent.wav"]
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (
+            "method.points=[nope]",
+            "error: unknown hook point 'nope' at level 2; valid: all, blocks, latent, level_blocks",
+        ),
+        ("method.level=4", "error: level must be one of [0, 1, 2], got 4"),
+        ("model=jukebox_5b", "put vqvae.pth.tar (7.4 MB, sha256 69745413"),
+    ],
+)
+def test_bad_settings_end_with_one_clear_line(files, tmp_path, override, message, monkeypatch):
+    result = run_cli(
+        "experiment=adain_latent",
+        "model=tiny_random",
+        override,
+        "data=pair",
+        f"data.content={files['content']}",
+        f"data.style={files['style']}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        "logger=csv",
+        home=tmp_path,
+    )
+    assert result.returncode == 1
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_unknown_method_lists_the_methods(tmp_path):
+    result = run_cli("method=style", f"hydra.run.dir={tmp_path / 'run'}", home=tmp_path)
+    assert result.returncode == 1
+    assert "Could not find 'method/style'" in result.stderr
+    assert "adain" in result.stderr and "wct" in result.stderr and "gram" in result.stderr

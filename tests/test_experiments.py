@@ -1,0 +1,89 @@
+"""Every experiment config runs through the real Hydra composition, on a tiny model and short audio."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from hydra_runs import REPO, run_config
+from signals import harmonic_tone
+
+EXPERIMENTS = sorted(path.stem for path in (REPO / "configs" / "experiment").glob("*.yaml"))
+TRANSFER_METHODS = {"paper_all": {"identity", "codebook", "gram", "adain", "wct"}}
+
+
+@pytest.fixture(scope="module")
+def pair_files(tmp_path_factory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("pair")
+    sf.write(folder / "flute-C4.wav", harmonic_tone(261.63, 0.6), 44100)
+    square = (0.25 * np.sign(harmonic_tone(392.0, 0.6, 22050))).astype(np.float32)
+    sf.write(folder / "square-G4.flac", np.stack([square, square], axis=1), 22050)  # stereo, another rate
+    return folder / "flute-C4.wav", folder / "square-G4.flac"
+
+
+@pytest.fixture(scope="module")
+def tiny_corpus(tmp_path_factory):
+    from render_data import main
+
+    out = tmp_path_factory.mktemp("corpus")
+    assert main(["corpus", "--out", str(out), "--programs", "oboe", "--scale", "0.1"]) == 0
+    return out
+
+
+def transfer_overrides(pair_files) -> list[str]:
+    content, style = pair_files
+    return [
+        "model=tiny_random",
+        "data=pair",
+        f"data.content={content}",
+        f"data.style={style}",
+        "logger=csv",
+        "trainer.enable_progress_bar=false",
+    ]
+
+
+def test_all_experiments_are_tested():
+    expected = {"adain_latent", "adain_multilayer", "wct_latent", "wct_multilayer", "codebook", "gram_top_level",
+                "gram_all_levels", "paper_all", "pretrain_vqvae"}  # fmt: skip
+    assert expected <= set(EXPERIMENTS)
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_experiment_runs(experiment, pair_files, tiny_corpus, tmp_path):
+    out = tmp_path / "run"
+    if experiment == "pretrain_vqvae":
+        overrides = [f"experiment={experiment}", "model=tiny_random", "logger=csv", f"data.root={tiny_corpus}"]
+        overrides += ["data.batch_size=2", "data.crops_per_epoch=4", "data.crop_seconds=0.1", "trainer.max_steps=2"]
+        overrides += [
+            "trainer.val_check_interval=2",
+            "+trainer.limit_val_batches=1",
+            "trainer.enable_progress_bar=false",
+        ]
+        run_config(overrides, out)
+        assert (out / "checkpoints" / "last.ckpt").is_file() and (out / "vqvae.pth.tar").is_file()
+        return
+    overrides = [f"experiment={experiment}", *transfer_overrides(pair_files)]
+    if "gram" in experiment or experiment == "paper_all":
+        key = "task.module.methods.gram" if experiment == "paper_all" else "method"
+        overrides.append(f"{key}.max_iter=2")
+    run_config(overrides, out)
+    with open(out / "results.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    methods = TRANSFER_METHODS.get(experiment, {experiment.split("_")[0]})  # adain_latent -> adain
+    assert len(rows) == len(methods) and all(not row["error"] for row in rows), rows
+    for row in rows:
+        audio, rate = sf.read(out / row["output"])
+        assert rate == 44100 and np.isfinite(audio).all() and len(audio) > 0.5 * 44100
+        assert row["closer_to"] in ("source", "style") and float(row["l2mfcc_source"]) >= 0
+        record = json.loads((out / row["output"]).with_suffix(".json").read_text())
+        assert len(record["checksums"]["output"]) == 64 and record["method"] == row["method"]
+        assert set(record["seconds"]) == {"analyse", "apply", "total"}
+    if experiment == "paper_all":
+        assert {row["method"] for row in rows} == TRANSFER_METHODS["paper_all"]
+        assert all(row["output"].startswith(f"transfers/{row['method']}/") for row in rows)
+    else:
+        assert rows[0]["method"] in methods and rows[0]["output"] == f"transfers/{rows[0]['pair_id']}.wav"

@@ -1,0 +1,107 @@
+"""Properties of the feature transforms."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from jukestyle import transforms
+
+torch.manual_seed(0)
+
+
+def correlated(batch: int, channels: int, frames: int, seed: int) -> torch.Tensor:
+    """Features with a random (full-rank) channel covariance and non-zero means."""
+    generator = torch.Generator().manual_seed(seed)
+    mixing = torch.randn(batch, channels, channels, generator=generator)
+    offsets = torch.randn(batch, channels, 1, generator=generator)
+    return mixing @ torch.randn(batch, channels, frames, generator=generator) + offsets
+
+
+def covariance(x: torch.Tensor) -> torch.Tensor:
+    centred = x.double() - x.double().mean(-1, keepdim=True)
+    return centred @ centred.transpose(1, 2) / x.shape[-1]
+
+
+def test_adain_gives_the_style_channel_statistics():
+    content, style = correlated(2, 16, 300, 1), correlated(2, 16, 200, 2) * 3
+    out = transforms.adain(content, style, eps=0.0)
+    torch.testing.assert_close(out.mean(-1), style.mean(-1), atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(out.std(-1, unbiased=False), style.std(-1, unbiased=False), atol=1e-4, rtol=1e-4)
+
+
+def test_wct_gives_the_style_covariance_for_full_rank_content():
+    content, style = correlated(2, 12, 400, 3), correlated(2, 12, 250, 4)
+    out = transforms.wct(content, style, eps=0.0, cutoff=1e-12)
+    assert out.dtype == content.dtype
+    torch.testing.assert_close(covariance(out), covariance(style), atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(out.mean(-1), style.mean(-1), atol=1e-4, rtol=1e-4)
+
+
+def test_wct_keeps_the_contents_temporal_structure():
+    """Whitening and colouring are linear maps of the centred content, applied frame by frame."""
+    content, style = correlated(1, 8, 300, 5), correlated(1, 8, 300, 6)
+    out = transforms.wct(content, style)
+    map_ = torch.linalg.lstsq((content - content.mean(-1, keepdim=True)).transpose(1, 2), out.transpose(1, 2)).solution
+    residual = (content - content.mean(-1, keepdim=True)).transpose(1, 2) @ map_ - out.transpose(1, 2)
+    assert residual.std(1).max() < 0.05 * out.std()  # out = M (content - mean) + const
+
+
+def test_precomputed_statistics_give_the_same_result():
+    content, style = correlated(1, 8, 100, 7), correlated(1, 8, 80, 8)
+    assert torch.equal(
+        transforms.adain(content, style), transforms.adain(content, style_stats=transforms.adain_stats(style))
+    )
+    assert torch.equal(transforms.wct(content, style), transforms.wct(content, style_stats=transforms.wct_stats(style)))
+    with pytest.raises(ValueError, match="either the style features or their precomputed statistics"):
+        transforms.adain(content)
+
+
+def test_alpha_zero_returns_the_content_features():
+    content, style = correlated(1, 8, 100, 9), correlated(1, 8, 80, 10)
+    assert torch.equal(transforms.blend(transforms.wct(content, style), content, 0.0), content)
+    halfway = transforms.blend(transforms.adain(content, style), content, 0.5)
+    torch.testing.assert_close(halfway, 0.5 * transforms.adain(content, style) + 0.5 * content)
+
+
+@pytest.mark.parametrize("which", ["content", "style", "both"])
+def test_silence_gives_finite_features(which):
+    content, style = correlated(1, 8, 100, 11), correlated(1, 8, 100, 12)
+    if which in ("content", "both"):
+        content = torch.zeros_like(content)
+    if which in ("style", "both"):
+        style = torch.zeros_like(style)
+    for out in (transforms.adain(content, style), transforms.wct(content, style)):
+        assert torch.isfinite(out).all()
+    if which == "style":  # a silent style has no variance to give: the output is its (zero) mean
+        assert transforms.wct(content, style).abs().max() < 1e-6
+
+
+def test_rank_deficient_style_is_coloured_within_its_span():
+    content = correlated(1, 16, 300, 13)
+    style = correlated(1, 4, 300, 14).repeat(1, 4, 1)  # 16 channels, rank 4
+    out = transforms.wct(content, style)
+    assert torch.isfinite(out).all()
+    assert torch.linalg.matrix_rank(covariance(out)[0], rtol=1e-6) <= 4
+
+
+def test_codebook_restriction_uses_only_style_codes():
+    codebook = torch.randn(64, 8)
+    style_codes = torch.tensor([[3, 3, 17, 42, 17], [5, 5, 5, 5, 5]])
+    content = torch.randn(2, 8, 300)
+    codes = transforms.codebook_restrict(content, codebook, style_codes)
+    assert codes.shape == (2, 300)
+    assert set(codes[0].tolist()) <= {3, 17, 42} and len(set(codes[0].tolist())) > 1
+    assert set(codes[1].tolist()) == {5}
+    # Among the allowed codes, each frame takes the nearest one.
+    allowed = codebook[[3, 17, 42]]
+    nearest = torch.cdist(content[0].t(), allowed).argmin(-1)
+    assert torch.equal(codes[0], torch.tensor([3, 17, 42])[nearest])
+
+
+def test_codebook_restriction_is_chunked_without_changing_the_result(monkeypatch):
+    codebook, content = torch.randn(32, 4), torch.randn(1, 4, 1000)
+    style_codes = torch.arange(0, 32, 3).view(1, -1)
+    whole = transforms.codebook_restrict(content, codebook, style_codes)
+    monkeypatch.setattr(transforms, "_RESTRICT_CHUNK", 64)
+    assert torch.equal(transforms.codebook_restrict(content, codebook, style_codes), whole)
