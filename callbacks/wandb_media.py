@@ -2,6 +2,12 @@
 
 Does nothing unless the trainer has a ``WandbLogger``. Logging happens once, at the end,
 on rank 0, from the records on disk, so a multi-device run logs every pair.
+
+Each transfer gets its own step with the content, style and output audio and the
+output's mel spectrogram (media logged this way are saved in offline runs too). The
+results table is logged directly (rendered by the W&B app) and inside an artifact:
+W&B keeps table cells' media only in artifacts when a run is offline
+(wandb/wandb#4611), and ``wandb sync`` uploads the artifact with the run.
 """
 
 from __future__ import annotations
@@ -30,9 +36,9 @@ class WandbMediaLogger(pl.Callback):
             return
         import wandb
 
+        run, rate = logger.experiment, pl_module.model.sample_rate
         records = read_records(self.output_dir / "transfers")
-        rate = pl_module.model.sample_rate
-        inputs: dict[str, wandb.Audio] = {}
+        inputs: dict[str, wandb.Audio | None] = {}
 
         def input_audio(path: str) -> wandb.Audio | None:
             if path not in inputs:
@@ -44,20 +50,20 @@ class WandbMediaLogger(pl.Callback):
 
         table = wandb.Table(columns=TABLE_COLUMNS)
         for record in records[: self.max_rows]:
-            output, mel = None, None
+            content, style = input_audio(record["content"]), input_audio(record["style"])
+            output = mel = None
             if record.get("output"):
                 samples = load_audio(self.output_dir / record["output"], rate)
-                output = wandb.Audio(samples, sample_rate=rate, caption=record["output"])
-                figure = mel_spectrogram_figure(samples, rate, f"{record['method']}: {record['pair_id']}")
-                mel = wandb.Image(figure)
+                caption = f"{record['method']}: {record['pair_id']}"
+                output = wandb.Audio(samples, sample_rate=rate, caption=caption)
+                figure = mel_spectrogram_figure(samples, rate, caption)
+                mel = wandb.Image(figure, caption=caption)
                 plt.close(figure)
+                media = {"transfer/content": content, "transfer/style": style, "transfer/output": output}
+                run.log({**{k: v for k, v in media.items() if v is not None}, "transfer/output_mel": mel})
+            row = [record["pair_id"], record["method"], content, style, output, mel]
             table.add_data(
-                record["pair_id"],
-                record["method"],
-                input_audio(record["content"]),
-                input_audio(record["style"]),
-                output,
-                mel,
+                *row,
                 record.get("l2mfcc_source"),
                 record.get("l2mfcc_style"),
                 record.get("closer_to"),
@@ -67,4 +73,7 @@ class WandbMediaLogger(pl.Callback):
         summary = {"transfers": table, "pairs_done": len(done), "pairs_failed": len(records) - len(done)}
         if done:
             summary["style_win_rate"] = sum(record["closer_to"] == "style" for record in done) / len(done)
-        logger.experiment.log(summary)
+        run.log(summary)
+        artifact = wandb.Artifact(f"transfers-{run.id}", type="transfers")
+        artifact.add(table, "transfers")
+        run.log_artifact(artifact)

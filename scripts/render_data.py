@@ -1,6 +1,11 @@
 """Render audio with FluidSynth and the FluidR3_GM sound font.
 
+    python scripts/render_data.py experiments [--out data] [--only piano-C4,sine-C4]
     python scripts/render_data.py corpus [--out data/corpus] [--seed 0] [--scale 1.0] [--programs violin,flute]
+
+``experiments`` renders the paper's three experiments to FLAC under ``data/exp1``,
+``data/exp2`` and ``data/exp3`` with ``data/manifest.csv`` (id, experiment,
+instrument, piece, file, sha256) and ``data/pairs.csv`` (the 34 ordered pairs).
 
 ``corpus`` renders the self-supervised training corpus (about 86 minutes of
 training audio at scale 1.0, plus a validation split of unseen (program,
@@ -16,6 +21,8 @@ import csv
 import io
 import sys
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +34,8 @@ from jukestyle.audio import save_audio  # noqa: E402
 from jukestyle.corpus import plan_corpus, program_list  # noqa: E402
 from jukestyle.errors import JukestyleError  # noqa: E402
 from jukestyle.fileio import sha256_file, write_text  # noqa: E402
-from jukestyle.render import DEFAULT_SOUNDFONT, GM_PROGRAMS, Renderer  # noqa: E402
+from jukestyle.pieces import moonlight_opening, oh_susanna, old_hundredth, sawtooth_tone, sine_tone  # noqa: E402
+from jukestyle.render import DEFAULT_SOUNDFONT, GM_PROGRAMS, Note, Renderer, program_number  # noqa: E402
 
 SAMPLE_RATE = 44100
 PEAK = 0.89  # -1 dBFS
@@ -83,10 +91,94 @@ def render_corpus(out: Path, seed: int, scale: float, programs: list[int] | None
     return rows
 
 
+# -- the paper's experiments ------------------------------------------------------------------
+EXPERIMENT_COLUMNS = ["id", "experiment", "instrument", "piece", "file", "sha256"]
+PAIR_COLUMNS = ["pair_id", "experiment", "content", "style"]
+NOTES = {"C4": 60, "G4": 67}  # G4 versions are for the channel maps, not for pairs
+EXPERIMENT_1_PROGRAMS = {"flute": "flute", "piano": "acoustic_grand_piano", "trumpet": "trumpet", "violin": "violin"}
+NOTE_SECONDS = 2.6  # note-on time; with the trimmed release each file lasts about 3 s
+
+
+def experiment_items(renderer: Renderer) -> list[tuple[str, str, str, str, Callable[[], np.ndarray]]]:
+    """(id, experiment, instrument, piece, render) for every file of the three experiments."""
+    items = []
+    for note, midi in NOTES.items():
+        for instrument, program in EXPERIMENT_1_PROGRAMS.items():
+            notes = [Note(midi, 0.0, NOTE_SECONDS, 100)]
+            render = partial(renderer.render, notes, program_number(program), tail_seconds=0.6)
+            items.append((f"{instrument}-{note}", "1", instrument, note, render))
+        items.append((f"sine-{note}", "1", "sine", note, partial(sine_tone, midi, 3.0, SAMPLE_RATE)))
+        items.append((f"sawtooth-{note}", "1", "sawtooth", note, partial(sawtooth_tone, midi, 3.0, SAMPLE_RATE)))
+    pieces = [
+        ("piano-moonlight", "2", "acoustic_grand_piano", "moonlight", moonlight_opening(guitar=False)),
+        ("guitar-moonlight", "2", "acoustic_guitar_nylon", "moonlight", moonlight_opening(guitar=True)),
+        ("banjo-oh_susanna", "3", "banjo", "oh_susanna", oh_susanna()),
+        ("organ-old_hundredth", "3", "church_organ", "old_hundredth", old_hundredth()),
+    ]
+    for item_id, experiment, program, piece, notes in pieces:
+        render = partial(renderer.render, notes, program_number(program), tail_seconds=1.5)
+        items.append((item_id, experiment, item_id.split("-")[0], piece, render))
+    return items
+
+
+def experiment_pairs(rows: list[dict]) -> list[dict]:
+    """Ordered pairs: the six C4 files of Experiment 1 (30), and both directions of Experiments 2 and 3."""
+    pairs = []
+    for experiment in ("1", "2", "3"):
+        files = [row for row in rows if row["experiment"] == experiment and row["piece"] != "G4"]
+        for content in files:
+            for style in files:
+                if content is not style:
+                    pair_id = f"{content['id']}--{style['id']}"
+                    pairs.append(
+                        {
+                            "pair_id": pair_id,
+                            "experiment": experiment,
+                            "content": content["file"],
+                            "style": style["file"],
+                        }
+                    )
+    return pairs
+
+
+def render_experiments(out: Path, only: set[str] | None, soundfont: Path) -> list[dict]:
+    renderer = Renderer(soundfont, SAMPLE_RATE)
+    rows = []
+    for item_id, experiment, instrument, piece, render in experiment_items(renderer):
+        if only is not None and item_id not in only:
+            continue
+        audio = render()
+        audio = (audio * (PEAK / max(float(np.abs(audio).max()), 1e-9))).astype(np.float32)
+        relative = Path(f"exp{experiment}") / f"{item_id}.flac"
+        save_audio(
+            out / relative,
+            audio,
+            SAMPLE_RATE,
+            comment=f"jukestyle paper experiment {experiment}: {instrument}, {piece}",
+        )
+        file = str(Path(out.name) / relative) if out.resolve() == (REPO / "data").resolve() else str(out / relative)
+        rows.append(
+            {
+                "id": item_id,
+                "experiment": experiment,
+                "instrument": instrument,
+                "piece": piece,
+                "file": file,
+                "sha256": sha256_file(out / relative),
+            }
+        )
+    _write_csv(out / "manifest.csv", EXPERIMENT_COLUMNS, rows)
+    _write_csv(out / "pairs.csv", PAIR_COLUMNS, experiment_pairs(rows))
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--soundfont", type=Path, default=DEFAULT_SOUNDFONT)
     commands = parser.add_subparsers(dest="command", required=True)
+    experiments = commands.add_parser("experiments", help="the audio of the paper's three experiments")
+    experiments.add_argument("--out", type=Path, default=REPO / "data")
+    experiments.add_argument("--only", default=None, help="comma-separated ids, e.g. piano-C4,sine-C4 (default: all)")
     corpus = commands.add_parser("corpus", help="the self-supervised training corpus")
     corpus.add_argument("--out", type=Path, default=REPO / "data" / "corpus")
     corpus.add_argument("--seed", type=int, default=0)
@@ -94,6 +186,10 @@ def main(argv: list[str] | None = None) -> int:
     corpus.add_argument("--programs", default=None, help="comma-separated GM program names or numbers (default: all)")
     args = parser.parse_args(argv)
     try:
+        if args.command == "experiments":
+            only = set(args.only.split(",")) if args.only else None
+            rows = render_experiments(args.out, only, args.soundfont)
+            print(f"rendered {len(rows)} files to {args.out}; pairs in {args.out / 'pairs.csv'}")
         if args.command == "corpus":
             rows = render_corpus(args.out, args.seed, args.scale, program_list(args.programs), args.soundfont)
             for split in ("train", "val"):

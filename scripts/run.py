@@ -41,7 +41,9 @@ def _prepare_wandb(cfg: DictConfig, output_dir: Path) -> bool:
     """Keep W&B files in the run folder; go offline when no login is found. True if W&B is used."""
     uses_wandb = any("Wandb" in str(entry.get("_target_", "")) for entry in (cfg.get("logger") or {}).values() if entry)
     if uses_wandb:
+        # Everything W&B writes (the run, staged artifacts) stays in the run folder.
         os.environ.setdefault("WANDB_DIR", str(output_dir))
+        os.environ.setdefault("WANDB_DATA_DIR", str(output_dir / "wandb" / "data"))
         if not _wandb_logged_in() and os.environ.get("WANDB_MODE") is None:
             os.environ["WANDB_MODE"] = "offline"
     return uses_wandb

@@ -69,6 +69,17 @@ def test_one_pair_writes_transfers_results_and_an_offline_wandb_run(files, tmp_p
     offline_runs = list((out / "wandb").glob("offline-run-*/run-*.wandb"))
     assert len(offline_runs) == 1  # everything of the run, W&B included, is under hydra.run.dir
     assert f"wandb sync {offline_runs[0].parent}" in result.stdout
+    media = offline_runs[0].parent / "files" / "media"
+    assert sorted(p.name.split("_")[0] for p in (media / "audio" / "transfer").glob("*.wav")) == [
+        "content",
+        "output",
+        "style",
+    ]
+    assert len(list((media / "images" / "transfer").glob("output_mel_*.png"))) == 1
+    assert list((media / "table").glob("transfers_*.table.json"))
+    assert list(
+        (out / "wandb" / "data" / "artifacts" / "staging").iterdir()
+    )  # the table with its media, for wandb sync
     assert (out / ".hydra" / "config.yaml").is_file()
 
 

@@ -87,3 +87,15 @@ def test_experiment_runs(experiment, pair_files, tiny_corpus, tmp_path):
         assert all(row["output"].startswith(f"transfers/{row['method']}/") for row in rows)
     else:
         assert rows[0]["method"] in methods and rows[0]["output"] == f"transfers/{rows[0]['pair_id']}.wav"
+
+
+def test_paper_pairs_are_the_default_data(tmp_path):
+    out = tmp_path / "run"
+    run_config(["experiment=codebook", "model=tiny_random", "logger=csv", "data.experiments=[3]"], out)
+    with open(out / "results.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert sorted(row["pair_id"] for row in rows) == [
+        "banjo-oh_susanna--organ-old_hundredth",
+        "organ-old_hundredth--banjo-oh_susanna",
+    ]
+    assert all(row["experiment"] == "3" and not row["error"] for row in rows)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
 import librosa
 import numpy as np
 import pytest
+import soundfile as sf
 
 from jukestyle.corpus import EXPERIMENT_PITCHES, EXPERIMENT_PROGRAMS, plan_corpus, playable_range
 from jukestyle.fileio import sha256_file
@@ -89,3 +91,54 @@ def test_render_corpus_script_writes_files_and_manifest(tmp_path):
     stamps = {row["file"]: (out / row["file"]).stat().st_mtime_ns for row in rows}
     assert main(["corpus", "--out", str(out), "--programs", "violin,banjo", "--scale", "0.1"]) == 0
     assert stamps == {row["file"]: (out / row["file"]).stat().st_mtime_ns for row in rows}  # nothing re-rendered
+
+
+# -- the paper's experiments (data/, committed) -------------------------------------------------
+REPO = Path(__file__).resolve().parents[1]
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_paper_data_is_complete_and_matches_its_manifest():
+    rows = read_csv(REPO / "data" / "manifest.csv")
+    assert list(rows[0]) == ["id", "experiment", "instrument", "piece", "file", "sha256"]
+    assert len(rows) == 16
+    for row in rows:
+        path = REPO / row["file"]
+        assert sha256_file(path) == row["sha256"], row["file"]
+        info = sf.info(path)
+        assert (info.samplerate, info.channels, info.format) == (44100, 1, "FLAC")
+        audio = sf.read(path)[0]
+        assert np.abs(audio).max() < 0.99  # no clipping
+        assert np.abs(audio[-44:]).max() < 0.05 * np.abs(audio).max()  # the last millisecond has died away
+    pairs = read_csv(REPO / "data" / "pairs.csv")
+    assert [sum(p["experiment"] == e for p in pairs) for e in "123"] == [30, 2, 2]
+    assert len({p["pair_id"] for p in pairs}) == 34
+    assert all((REPO / p["content"]).is_file() and (REPO / p["style"]).is_file() for p in pairs)
+
+
+def test_each_c4_file_is_in_tune():
+    rows = [row for row in read_csv(REPO / "data" / "manifest.csv") if row["piece"] == "C4"]
+    assert len(rows) == 6
+    for row in rows:
+        audio = sf.read(REPO / row["file"], dtype="float32")[0]
+        assert cents(median_f0(audio), 261.63) < 20, row["id"]
+
+
+def test_experiments_script_reproduces_the_committed_files(tmp_path):
+    from render_data import main
+
+    assert main(["experiments", "--out", str(tmp_path), "--only", "piano-C4,sine-C4,violin-G4"]) == 0
+    rendered = read_csv(tmp_path / "manifest.csv")
+    committed = {row["id"]: row for row in read_csv(REPO / "data" / "manifest.csv")}
+    assert sorted(row["id"] for row in rendered) == ["piano-C4", "sine-C4", "violin-G4"]
+    for row in rendered:
+        assert list(row) == list(committed[row["id"]])
+        assert {k: row[k] for k in ("experiment", "instrument", "piece")} == {
+            k: committed[row["id"]][k] for k in ("experiment", "instrument", "piece")
+        }
+        new, old = sf.read(row["file"])[0], sf.read(REPO / committed[row["id"]]["file"])[0]
+        assert len(new) == len(old) and np.max(np.abs(new - old)) < 1e-4
