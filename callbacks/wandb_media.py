@@ -19,7 +19,7 @@ import pytorch_lightning as pl
 from pytorch_lightning.loggers import WandbLogger
 
 from jukestyle.audio import load_audio
-from jukestyle.plots import mel_spectrogram_figure
+from jukestyle.plots import loss_curve_figure, mel_spectrogram_figure
 from jukestyle.results import read_records
 
 TABLE_COLUMNS = ["pair_id", "method", "content", "style", "output", "output_mel"]
@@ -60,7 +60,14 @@ class WandbMediaLogger(pl.Callback):
                 mel = wandb.Image(figure, caption=caption)
                 plt.close(figure)
                 media = {"transfer/content": content, "transfer/style": style, "transfer/output": output}
-                run.log({**{k: v for k, v in media.items() if v is not None}, "transfer/output_mel": mel})
+                media = {key: value for key, value in media.items() if value is not None}
+                media["transfer/output_mel"] = mel
+                curve = (record.get("info") or {}).get("loss_curve")
+                if curve:  # input optimisation (gram): how the style loss fell
+                    figure = loss_curve_figure(curve, caption)
+                    media["transfer/loss_curve"] = wandb.Image(figure, caption=caption)
+                    plt.close(figure)
+                run.log(media)
             row = [record["pair_id"], record["method"], content, style, output, mel]
             table.add_data(
                 *row,

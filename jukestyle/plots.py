@@ -10,6 +10,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 
+def loss_curve_figure(losses: list[float], title: str = "") -> plt.Figure:
+    """The loss at every evaluation of an optimisation (log scale)."""
+    figure, axis = plt.subplots(figsize=(5, 3), dpi=100)
+    axis.semilogy(np.arange(len(losses)), np.maximum(losses, 1e-12), marker=".")
+    axis.set(xlabel="evaluation", ylabel="style loss", title=title)
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    return figure
+
+
 def mel_spectrogram_figure(samples: np.ndarray, sample_rate: int, title: str = "") -> plt.Figure:
     mel = librosa.feature.melspectrogram(
         y=np.asarray(samples, dtype=np.float32), sr=sample_rate, n_fft=2048, hop_length=512, n_mels=128

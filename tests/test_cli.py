@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -39,12 +40,14 @@ def files(tmp_path_factory) -> dict[str, Path]:
         "silence": folder / "silence.wav",
         "short": folder / "click.wav",
         "broken": folder / "broken.wav",
+        "noise": folder / "noise.wav",
     }
     sf.write(paths["content"], harmonic_tone(261.63, 0.6), 44100)
     sf.write(paths["style"], harmonic_tone(261.63, 0.6, partials=3), 44100)
     sf.write(paths["silence"], np.zeros(30000, np.float32), 44100)
     sf.write(paths["short"], harmonic_tone(1000, 0.001), 44100)  # 44 samples: less than one 128x frame
     paths["broken"].write_bytes(b"RIFF....WAVEfmt not really")
+    sf.write(paths["noise"], (0.3 * np.random.default_rng(0).standard_normal(30000)).astype(np.float32), 44100)
     return paths
 
 
@@ -81,6 +84,27 @@ def test_one_pair_writes_transfers_results_and_an_offline_wandb_run(files, tmp_p
         (out / "wandb" / "data" / "artifacts" / "staging").iterdir()
     )  # the table with its media, for wandb sync
     assert (out / ".hydra" / "config.yaml").is_file()
+
+
+def test_gram_loss_curve_is_logged(files, tmp_path):
+    out = tmp_path / "run"
+    result = run_cli(
+        "experiment=gram_top_level",
+        "method.max_iter=3",
+        "model=tiny_random",
+        "data=pair",
+        f"data.content={files['content']}",
+        f"data.style={files['noise']}",
+        f"hydra.run.dir={out}",
+        "trainer.enable_progress_bar=false",
+        home=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    record = json.loads(next((out / "transfers").glob("*.json")).read_text())
+    curve = record["info"]["loss_curve"]
+    assert len(curve) >= 2 and curve[-1] < curve[0]
+    media = next((out / "wandb").glob("offline-run-*/files/media/images/transfer"))
+    assert len(list(media.glob("loss_curve_*.png"))) == 1
 
 
 def test_bad_pairs_are_reported_and_the_run_goes_on(files, tmp_path):

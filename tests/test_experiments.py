@@ -9,10 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import yaml
 from hydra_runs import REPO, run_config
 from signals import harmonic_tone
 
+from jukestyle.jukebox import build_vqvae
+
 EXPERIMENTS = sorted(path.stem for path in (REPO / "configs" / "experiment").glob("*.yaml"))
+TINY_PARAMETERS = sum(p.numel() for p in build_vqvae("tiny").parameters())
 TRANSFER_METHODS = {"paper_all": {"identity", "codebook", "gram", "adain", "wct"}}
 
 
@@ -71,6 +75,8 @@ def test_experiment_runs(experiment, pair_files, tiny_corpus, tmp_path):
         key = "task.module.methods.gram" if experiment == "paper_all" else "method"
         overrides.append(f"{key}.max_iter=2")
     run_config(overrides, out)
+    hparams = yaml.safe_load(next(out.glob("csv/version_*/hparams.yaml")).read_text())
+    assert hparams["parameters/trainable"] == 0 and hparams["parameters/frozen"] == TINY_PARAMETERS
     with open(out / "results.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     methods = TRANSFER_METHODS.get(experiment, {experiment.split("_")[0]})  # adain_latent -> adain
