@@ -1,4 +1,4 @@
-"""Write every transfer to disk, with any logger or none: audio, JSON metadata, results.csv."""
+"""Write every transfer to disk, with any logger or none: audio, JSON metadata, results.csv, report."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 
+from jukestyle.report import write_report
 from jukestyle.results import read_records, write_record, write_results_csv
 
 
 class ResultWriter(pl.Callback):
-    """Each rank writes the records of its own pairs as they finish; rank 0 then builds results.csv."""
+    """Each rank writes the records of its own pairs as they finish; rank 0 then builds results.csv and the report."""
 
     def __init__(self, output_dir: str) -> None:
         self.output_dir = Path(output_dir)
@@ -28,6 +29,8 @@ class ResultWriter(pl.Callback):
             write_results_csv(self.output_dir / "results.csv", records)
             failed = [record for record in records if record.get("error")]
             results = self.output_dir / "results.csv"
-            print(f"wrote {len(records) - len(failed)} transfers to {self.transfers}, results to {results}")
+            report = write_report(self.output_dir, records)
+            print(f"wrote {len(records) - len(failed)} records to {self.transfers}")
+            print(f"results: {results}, report: {report}")
             for record in failed:
                 print(f"  failed: {record['pair_id']} ({record['method']}): {record['error']}")

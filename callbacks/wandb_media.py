@@ -20,6 +20,8 @@ from pytorch_lightning.loggers import WandbLogger
 
 from jukestyle.audio import load_audio
 from jukestyle.plots import loss_curve_figure, mel_spectrogram_figure
+from jukestyle.report import TABLE_COLUMNS as SUMMARY_COLUMNS
+from jukestyle.report import experiments, summarise
 from jukestyle.results import read_records
 
 TABLE_COLUMNS = ["pair_id", "method", "content", "style", "output", "output_mel"]
@@ -29,6 +31,19 @@ TABLE_COLUMNS += ["l2mfcc_source", "l2mfcc_style", "closer_to", "error"]
 class WandbMediaLogger(pl.Callback):
     def __init__(self, output_dir: str, max_rows: int = 200) -> None:
         self.output_dir, self.max_rows = Path(output_dir), max_rows
+
+    def _report(self, records: list[dict], wandb) -> dict:
+        """The report's figures and its per-experiment summary table, as in report.md."""
+        logged = {
+            f"report/{path.stem}": wandb.Image(str(path))
+            for path in sorted((self.output_dir / "figures").glob("*.png"))
+        }
+        table = wandb.Table(columns=["experiment", "method", *SUMMARY_COLUMNS])
+        for experiment, rows in experiments(records).items():
+            for method, values in summarise(rows).items():
+                table.add_data(experiment or "all", method, *(values[column] for column in SUMMARY_COLUMNS))
+        logged["report/summary"] = table
+        return logged
 
     def on_predict_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         logger = next((logger for logger in trainer.loggers if isinstance(logger, WandbLogger)), None)
@@ -80,6 +95,7 @@ class WandbMediaLogger(pl.Callback):
         summary = {"transfers": table, "pairs_done": len(done), "pairs_failed": len(records) - len(done)}
         if done:
             summary["style_win_rate"] = sum(record["closer_to"] == "style" for record in done) / len(done)
+        summary.update(self._report(records, wandb))
         run.log(summary)
         artifact = wandb.Artifact(f"transfers-{run.id}", type="transfers")
         artifact.add(table, "transfers")

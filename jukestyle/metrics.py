@@ -1,4 +1,4 @@
-"""Evaluation metrics.
+"""Evaluation metrics: the paper's timbre distance, and checks that the music survived.
 
 ``l2_mfcc`` is the paper's timbre distance (section III-E): both signals are set
 to zero mean and loudness-normalised to -23 LUFS (EBU R128, pyloudnorm in place
@@ -7,19 +7,37 @@ L2 distance between the two average vectors. Settings: 20 MFCCs from a 128-band
 mel spectrogram (n_fft 2048, hop 512, librosa's defaults); c0 is dropped, since
 it measures overall level, which the loudness normalisation has already
 equalised, leaving 19 coefficients that describe the spectral envelope.
+
+A "style win" (output closer to the style than to the source) means little if
+the transfer destroyed the music, so two content metrics go with it:
+
+- ``pitch_accuracy``: the share of the content's voiced frames where the output's
+  pYIN pitch is within 50 cents of the content's; only for monophonic content
+  (mean pYIN voiced probability >= 0.6: single notes score 0.8-0.95, the pieces of
+  Experiments 2 and 3 0.1-0.5), else None;
+- ``chroma_similarity``: the mean cosine similarity of time-aligned chroma (CQT)
+  frames of output and content, over the frames where the content sounds.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from dataclasses import dataclass
+
 import librosa
 import numpy as np
 
-from jukestyle.audio import EBU_R128_TARGET_LUFS, normalize_loudness
+from jukestyle.audio import EBU_R128_TARGET_LUFS, normalize_loudness, resample
 
 N_MFCC = 20
 N_FFT = 2048
 HOP_LENGTH = 512
 N_MELS = 128
+ANALYSIS_RATE = 22050  # pitch and chroma are computed at this rate (enough up to C8, twice as fast)
+PITCH_RANGE = (65.4, 2093.0)  # C2..C7
+PITCH_TOLERANCE_CENTS = 50.0
+MONOPHONIC_PROBABILITY = 0.6
+MONOPHONIC_CHECK_SECONDS = 3.0
 
 
 def mean_mfcc(samples: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -43,13 +61,103 @@ def l2_mfcc(a: np.ndarray, b: np.ndarray, sample_rate: int) -> float:
     return float(np.linalg.norm(mean_mfcc(a, sample_rate) - mean_mfcc(b, sample_rate)))
 
 
-def timbre_scores(output: np.ndarray, source: np.ndarray, style: np.ndarray, sample_rate: int) -> dict:
-    """l2-mfcc of the output to the source (content) and to the style, and which is closer."""
-    to_output = mean_mfcc(output, sample_rate)
-    to_source = float(np.linalg.norm(to_output - mean_mfcc(source, sample_rate)))
-    to_style = float(np.linalg.norm(to_output - mean_mfcc(style, sample_rate)))
+def pitch_track(samples: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """pYIN f0 (Hz, NaN where unvoiced), voiced flags, and the mean voiced probability."""
+    y = resample(np.asarray(samples, dtype=np.float32), sample_rate, ANALYSIS_RATE)
+    f0, voiced, probability = librosa.pyin(
+        y, fmin=PITCH_RANGE[0], fmax=PITCH_RANGE[1], sr=ANALYSIS_RATE, frame_length=2048, hop_length=HOP_LENGTH
+    )
+    return f0, voiced, float(np.nanmean(probability)) if probability.size else 0.0
+
+
+def chroma(samples: np.ndarray, sample_rate: int) -> np.ndarray:
+    y = resample(np.asarray(samples, dtype=np.float32), sample_rate, ANALYSIS_RATE)
+    return librosa.feature.chroma_cqt(y=y, sr=ANALYSIS_RATE, hop_length=HOP_LENGTH)
+
+
+@dataclass
+class Reference:
+    """What the metrics need of a source or style signal, computed once and reused."""
+
+    mfcc: np.ndarray
+    chroma: np.ndarray
+    energy: np.ndarray  # per chroma frame, to skip silence
+    f0: np.ndarray | None  # None unless monophonic
+    voiced: np.ndarray | None
+
+    @property
+    def monophonic(self) -> bool:
+        return self.f0 is not None
+
+
+def analyse_reference(samples: np.ndarray, sample_rate: int, with_pitch: bool = True) -> Reference:
+    f0 = voiced = None
+    if with_pitch:
+        # Deciding "monophonic" needs a few seconds only; the full track only if it is.
+        head = samples[: int(MONOPHONIC_CHECK_SECONDS * sample_rate)]
+        track, flags, probability = pitch_track(head, sample_rate)
+        if probability >= MONOPHONIC_PROBABILITY and flags.any():
+            if len(head) < len(samples):
+                track, flags, _ = pitch_track(samples, sample_rate)
+            f0, voiced = track, flags
+    y = resample(np.asarray(samples, dtype=np.float32), sample_rate, ANALYSIS_RATE)
+    energy = librosa.feature.rms(y=y, frame_length=2048, hop_length=HOP_LENGTH)[0]
+    return Reference(mean_mfcc(samples, sample_rate), chroma(samples, sample_rate), energy, f0, voiced)
+
+
+def pitch_accuracy(output: np.ndarray, reference: Reference, sample_rate: int) -> float | None:
+    """Share of the reference's voiced frames where the output is within 50 cents of its pitch."""
+    if not reference.monophonic:
+        return None
+    f0, voiced, _ = pitch_track(output, sample_rate)
+    frames = min(len(f0), len(reference.f0))
+    ref_f0, ref_voiced = reference.f0[:frames], reference.voiced[:frames]
+    out_f0, out_voiced = f0[:frames], voiced[:frames]
+    if not ref_voiced.any():
+        return None
+    both = ref_voiced & out_voiced
+    close = np.zeros(frames, dtype=bool)
+    close[both] = np.abs(1200 * np.log2(out_f0[both] / ref_f0[both])) <= PITCH_TOLERANCE_CENTS
+    return float(close[ref_voiced].mean())
+
+
+def chroma_similarity(output: np.ndarray, reference: Reference, sample_rate: int) -> float:
+    """Mean cosine similarity of aligned chroma frames where the reference sounds (> -40 dB of its peak)."""
+    out = chroma(output, sample_rate)
+    frames = min(out.shape[1], reference.chroma.shape[1], len(reference.energy))
+    a, b = out[:, :frames], reference.chroma[:, :frames]
+    sounding = reference.energy[:frames] > reference.energy.max() * 10 ** (-40 / 20)
+    if not sounding.any():
+        return float("nan")
+    cosine = (a * b).sum(0) / (np.linalg.norm(a, axis=0) * np.linalg.norm(b, axis=0) + 1e-12)
+    return float(cosine[sounding].mean())
+
+
+def evaluate(output: np.ndarray, source: Reference, style: Reference, sample_rate: int) -> dict:
+    """Timbre scores (l2-mfcc to source and style, closer_to) and content metrics (against the source)."""
+    out_mfcc = mean_mfcc(output, sample_rate)
+    to_source = float(np.linalg.norm(out_mfcc - source.mfcc))
+    to_style = float(np.linalg.norm(out_mfcc - style.mfcc))
     return {
         "l2mfcc_source": to_source,
         "l2mfcc_style": to_style,
         "closer_to": "style" if to_style < to_source else "source",
+        "pitch_accuracy": pitch_accuracy(output, source, sample_rate),
+        "chroma_similarity": chroma_similarity(output, source, sample_rate),
     }
+
+
+class ReferenceCache:
+    """``Reference``s of recently seen signals, keyed by a hash of their samples."""
+
+    def __init__(self, size: int = 64) -> None:
+        self.size, self._items = size, OrderedDict()
+
+    def get(self, key: str, samples: np.ndarray, sample_rate: int) -> Reference:
+        if key in self._items:
+            self._items.move_to_end(key)
+            return self._items[key]
+        reference = self._items[key] = analyse_reference(samples, sample_rate)
+        if len(self._items) > self.size:
+            self._items.popitem(last=False)
+        return reference

@@ -23,9 +23,12 @@ RESULT_COLUMNS = [
     "content",
     "style",
     "method",
+    "reference",  # true for the rows that show the metrics' scale: identity, content/style as output
     "l2mfcc_source",
     "l2mfcc_style",
     "closer_to",
+    "pitch_accuracy",  # monophonic content only
+    "chroma_similarity",
     "seconds",
     "output",
     "error",
@@ -64,6 +67,8 @@ def read_records(transfers: Path) -> list[dict]:
 def _cell(value: object) -> str:
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return str(value).lower()
     if isinstance(value, float):
         return f"{value:.6g}"
     return str(value)
@@ -74,18 +79,15 @@ def results_rows(records: list[dict]) -> list[dict]:
     for record in records:
         row = {column: record.get(column) for column in RESULT_COLUMNS}
         row["seconds"] = (record.get("seconds") or {}).get("total")
-        extra = {k: v for k, v in record.get("content_metrics", {}).items()}
-        rows.append({**row, **extra})
+        row["reference"] = bool(record.get("reference", False))
+        rows.append(row)
     return rows
 
 
 def write_results_csv(path: Path, records: list[dict]) -> None:
-    rows = results_rows(records)
-    columns = list(RESULT_COLUMNS) + [c for row in rows for c in row if c not in RESULT_COLUMNS]
-    columns = list(dict.fromkeys(columns))
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=RESULT_COLUMNS, lineterminator="\n")
     writer.writeheader()
-    for row in rows:
-        writer.writerow({column: _cell(row.get(column)) for column in columns})
+    for row in results_rows(records):
+        writer.writerow({column: _cell(row[column]) for column in RESULT_COLUMNS})
     write_text(path, buffer.getvalue())

@@ -3,8 +3,13 @@
 Running in predict means several devices split the pairs (each rank gets its own,
 none twice). The module has no trainable parameters; each method runs through
 ``jukestyle.pipeline.StyleTransfer``, the same path as ``jukestyle.transfer``.
+
 Every (pair, method) gives one record: the output audio with its timings and
-metrics, or the error that stopped it, so one bad pair never stops a run.
+metrics, or the error that stopped it, so one bad pair never stops a run. Each
+pair also gets reference records that show the scale of the metrics: the plain
+reconstruction (``identity``), and the content and the style themselves taken as
+the output. Run summaries (style-win rate and mean metrics per method) are
+torchmetrics, reduced across devices.
 """
 
 from __future__ import annotations
@@ -17,15 +22,25 @@ import torch
 
 from jukestyle.errors import JukestyleError
 from jukestyle.jukebox import VQVAE
-from jukestyle.methods import Method
-from jukestyle.metrics import timbre_scores
-from jukestyle.pipeline import StyleTransfer
+from jukestyle.methods import Identity, Method
+from jukestyle.metrics import ReferenceCache, evaluate
+from jukestyle.pipeline import StyleTransfer, audio_hash
+from lightning_modules.metrics import SUMMARY_METRICS, summary_metrics
 
 log = logging.getLogger(__name__)
 
+# Reference "methods": the inputs themselves scored as if they were outputs.
+AS_OUTPUT = {"content_as_output": "content_audio", "style_as_output": "style_audio"}
+
 
 class StyleTransferModule(pl.LightningModule):
-    def __init__(self, model: VQVAE, methods: dict[str, Method | None], input_lufs: float | None = -20.0) -> None:
+    def __init__(
+        self,
+        model: VQVAE,
+        methods: dict[str, Method | None],
+        input_lufs: float | None = -20.0,
+        references: bool = True,
+    ) -> None:
         super().__init__()
         self.model = model.eval().requires_grad_(False)
         chosen = [method for method in methods.values() if method is not None]
@@ -35,7 +50,15 @@ class StyleTransferModule(pl.LightningModule):
         if len(set(names)) != len(names):
             raise JukestyleError(f"methods in one run need distinct names, got {names}")
         self.engines = [StyleTransfer(self.model, method, input_lufs) for method in chosen]
-        self.input_lufs = input_lufs
+        self.reference_engines = []
+        if references and "identity" not in names:
+            level = chosen[0].level
+            self.reference_engines.append(StyleTransfer(self.model, Identity(level=level), input_lufs))
+        self.references = references
+        self.reference_cache = ReferenceCache()
+        reported = names + [engine.method.name for engine in self.reference_engines]
+        reported += list(AS_OUTPUT) if references else []
+        self.summaries = torch.nn.ModuleDict({name: summary_metrics() for name in reported})
 
     @property
     def methods(self) -> list[Method]:
@@ -62,31 +85,53 @@ class StyleTransferModule(pl.LightningModule):
             logger.log_hyperparams(counts)
         log.info("frozen VQ-VAE: %(parameters/frozen)d frozen, %(parameters/trainable)d trainable parameters", counts)
 
+    # -- per pair ----------------------------------------------------------------------
     def predict_step(self, batch: list[dict], batch_idx: int) -> list[dict]:
-        return [self._transfer(item, engine) for item in batch for engine in self.engines]
+        records = []
+        for item in batch:
+            records += [self._transfer(item, engine) for engine in self.engines]
+            records += [self._transfer(item, engine, reference=True) for engine in self.reference_engines]
+            if self.references:
+                records += [self._as_output(item, name, key) for name, key in AS_OUTPUT.items()]
+        for record in records:
+            self._update_summary(record)
+        return records
 
-    def output_id(self, pair_id: str, method: Method) -> str:
-        """Where the output goes under transfers/: the pair id, prefixed by the method when a run has several."""
-        return pair_id if len(self.engines) == 1 else f"{method.name}/{pair_id}"
+    def output_id(self, pair_id: str, method: str, reference: bool = False) -> str:
+        """Where a record goes under transfers/: the pair id, prefixed by the method when a run
+        has several methods; references go under reference/<method>/."""
+        if reference:
+            return f"reference/{method}/{pair_id}"
+        return pair_id if len(self.engines) == 1 else f"{method}/{pair_id}"
 
-    def _transfer(self, item: dict, engine: StyleTransfer) -> dict:
-        method = engine.method
-        record = {
+    def _record(self, item: dict, method: str, settings: dict, reference: bool) -> dict:
+        return {
             "pair_id": item["pair_id"],
-            "output_id": self.output_id(item["pair_id"], method),
+            "output_id": self.output_id(item["pair_id"], method, reference),
             "experiment": item.get("experiment", ""),
             "content": item["content"],
             "style": item["style"],
-            "method": method.name,
-            "settings": method.settings(),
+            "method": method,
+            "reference": reference,
+            "settings": settings,
             "model": getattr(self.model, "source", "unknown"),
             "error": item["error"],
         }
+
+    def _references(self, item: dict):
+        rate = self.model.sample_rate
+        return tuple(
+            self.reference_cache.get(audio_hash(item[key]), item[key], rate) for key in ("content_audio", "style_audio")
+        )
+
+    def _transfer(self, item: dict, engine: StyleTransfer, reference: bool = False) -> dict:
+        method = engine.method
+        record = self._record(item, method.name, method.settings(), reference)
         if record["error"] is not None:
             return record
         try:
             result = engine(item["content_audio"], item["style_audio"])
-            scores = timbre_scores(result.audio, item["content_audio"], item["style_audio"], result.sample_rate)
+            scores = evaluate(result.audio, *self._references(item), result.sample_rate)
         except Exception as error:  # one pair's failure is reported in results.csv; the run goes on
             record["error"] = f"{type(error).__name__}: {error}".splitlines()[0]
             if not isinstance(error, JukestyleError):
@@ -96,3 +141,32 @@ class StyleTransferModule(pl.LightningModule):
             audio=result.audio, sample_rate=result.sample_rate, seconds=result.seconds, info=result.info, **scores
         )
         return record
+
+    def _as_output(self, item: dict, name: str, key: str) -> dict:
+        record = self._record(item, name, {"name": name}, reference=True)
+        if record["error"] is None:
+            record.update(evaluate(item[key], *self._references(item), self.model.sample_rate))
+        return record
+
+    def _update_summary(self, record: dict) -> None:
+        if record.get("error") or record["method"] not in self.summaries:
+            return
+        summary = self.summaries[record["method"]]
+        summary["style_win_rate"].update([record["closer_to"]])
+        for name in SUMMARY_METRICS:
+            summary[name].update([record.get(name)])
+
+    # -- per run -----------------------------------------------------------------------
+    def summary(self) -> dict[str, float]:
+        """Run-level metrics per method, reduced over every device (a collective call)."""
+        values = {}
+        for method, metrics in self.summaries.items():
+            for name, metric in metrics.items():
+                values[f"summary/{method}/{name}"] = float(metric.compute())
+        return values
+
+    def on_predict_end(self) -> None:
+        values = self.summary()
+        if self.trainer.is_global_zero:
+            for logger in self.loggers:
+                logger.log_metrics(values)

@@ -68,17 +68,22 @@ def test_one_pair_writes_transfers_results_and_an_offline_wandb_run(files, tmp_p
     assert (out / "transfers" / "piano-C4--violin-C4.json").is_file()
     with open(out / "results.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert [(row["pair_id"], row["method"], row["error"]) for row in rows] == [("piano-C4--violin-C4", "adain", "")]
+    assert [(row["pair_id"], row["method"], row["error"]) for row in rows if row["reference"] == "false"] == [
+        ("piano-C4--violin-C4", "adain", "")
+    ]
+    references = {row["method"]: row for row in rows if row["reference"] == "true"}
+    assert set(references) == {"identity", "content_as_output", "style_as_output"}
+    assert float(references["content_as_output"]["l2mfcc_source"]) == 0.0
+    assert float(references["style_as_output"]["l2mfcc_style"]) == 0.0
+    assert references["style_as_output"]["closer_to"] == "style"
     offline_runs = list((out / "wandb").glob("offline-run-*/run-*.wandb"))
     assert len(offline_runs) == 1  # everything of the run, W&B included, is under hydra.run.dir
     assert f"wandb sync {offline_runs[0].parent}" in result.stdout
     media = offline_runs[0].parent / "files" / "media"
-    assert sorted(p.name.split("_")[0] for p in (media / "audio" / "transfer").glob("*.wav")) == [
-        "content",
-        "output",
-        "style",
-    ]
-    assert len(list((media / "images" / "transfer").glob("output_mel_*.png"))) == 1
+    # one step per transfer with audio, adain's and the identity reference's (W&B stores identical media once)
+    kinds = sorted(p.name.split("_")[0] for p in (media / "audio" / "transfer").glob("*.wav"))
+    assert kinds == ["content", "output", "output", "style"]
+    assert len(list((media / "images" / "transfer").glob("output_mel_*.png"))) == 2
     assert list((media / "table").glob("transfers_*.table.json"))
     assert list(
         (out / "wandb" / "data" / "artifacts" / "staging").iterdir()
@@ -100,7 +105,7 @@ def test_gram_loss_curve_is_logged(files, tmp_path):
         home=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    record = json.loads(next((out / "transfers").glob("*.json")).read_text())
+    record = json.loads((out / "transfers" / "piano-C4--noise.json").read_text())
     curve = record["info"]["loss_curve"]
     assert len(curve) >= 2 and curve[-1] < curve[0]
     media = next((out / "wandb").glob("offline-run-*/files/media/images/transfer"))
@@ -130,12 +135,14 @@ def test_bad_pairs_are_reported_and_the_run_goes_on(files, tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     with open(out / "results.csv", newline="") as handle:
-        errors = {row["pair_id"]: row["error"] for row in csv.DictReader(handle)}
+        errors = {row["pair_id"]: row["error"] for row in csv.DictReader(handle) if row["method"] == "wct"}
     assert errors["good"] == "" and errors["silent"] == ""
     assert "nowhere.wav: no such audio file" in errors["missing"]
     assert "broken.wav: unreadable audio" in errors["broken"]
     assert "shorter than one latent frame at level 2" in errors["short"]
     assert sorted(p.name for p in (out / "transfers").glob("*.wav")) == ["good.wav", "silent.wav"]
+    identity = out / "transfers" / "reference" / "identity"
+    assert sorted(p.name for p in identity.glob("*.wav")) == ["good.wav", "silent.wav"]
 
 
 @pytest.mark.parametrize(

@@ -78,7 +78,13 @@ def test_experiment_runs(experiment, pair_files, tiny_corpus, tmp_path):
     hparams = yaml.safe_load(next(out.glob("csv/version_*/hparams.yaml")).read_text())
     assert hparams["parameters/trainable"] == 0 and hparams["parameters/frozen"] == TINY_PARAMETERS
     with open(out / "results.csv", newline="") as handle:
-        rows = list(csv.DictReader(handle))
+        all_rows = list(csv.DictReader(handle))
+    rows = [row for row in all_rows if row["reference"] == "false"]
+    references = {row["method"] for row in all_rows if row["reference"] == "true"}
+    expected_references = {"content_as_output", "style_as_output"} | (
+        {"identity"} if experiment != "paper_all" else set()
+    )
+    assert references == expected_references and not any(row["error"] for row in all_rows)
     methods = TRANSFER_METHODS.get(experiment, {experiment.split("_")[0]})  # adain_latent -> adain
     assert len(rows) == len(methods) and all(not row["error"] for row in rows), rows
     for row in rows:
@@ -99,7 +105,7 @@ def test_paper_pairs_are_the_default_data(tmp_path):
     out = tmp_path / "run"
     run_config(["experiment=codebook", "model=tiny_random", "logger=csv", "data.experiments=[3]"], out)
     with open(out / "results.csv", newline="") as handle:
-        rows = list(csv.DictReader(handle))
+        rows = [row for row in csv.DictReader(handle) if row["reference"] == "false"]
     assert sorted(row["pair_id"] for row in rows) == [
         "banjo-oh_susanna--organ-old_hundredth",
         "organ-old_hundredth--banjo-oh_susanna",

@@ -1,0 +1,173 @@
+"""The paper's l2-mfcc, the content metrics, their DDP-safe summaries, and the report."""
+
+from __future__ import annotations
+
+import os
+
+import librosa
+import numpy as np
+import pyloudnorm
+import pytest
+import scipy.fft
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from signals import harmonic_tone
+
+from jukestyle import metrics
+from jukestyle.report import summarise, write_report
+from lightning_modules.metrics import FiniteMean, StyleWinRate
+
+SR = 44100
+
+
+def square_tone(frequency: float, seconds: float = 1.0) -> np.ndarray:
+    return (0.3 * np.sign(harmonic_tone(frequency, seconds))).astype(np.float32)
+
+
+# -- l2-mfcc ---------------------------------------------------------------------------
+def test_l2_mfcc_of_a_signal_with_itself_is_zero():
+    tone = harmonic_tone()
+    assert metrics.l2_mfcc(tone, tone, SR) == 0.0
+
+
+def test_l2_mfcc_ignores_gain_and_dc_offset():
+    tone = harmonic_tone()
+    assert metrics.l2_mfcc(tone, 0.05 * tone + 0.01, SR) < 1e-3
+    assert metrics.l2_mfcc(tone, square_tone(261.63), SR) > 10  # but not timbre
+
+
+def test_l2_mfcc_follows_its_documented_recipe_step_by_step():
+    """Zero mean, -23 LUFS, |STFT|^2 (2048/512), 128 mel bands, dB, DCT-II, c1..c19, mean over time, L2."""
+
+    def mean_mfcc_by_hand(y: np.ndarray) -> np.ndarray:
+        y = y.astype(np.float64) - y.mean()
+        y = y * 10 ** ((-23.0 - pyloudnorm.Meter(SR).integrated_loudness(y)) / 20)
+        power = np.abs(librosa.stft(y.astype(np.float32), n_fft=2048, hop_length=512)) ** 2
+        mel = librosa.filters.mel(sr=SR, n_fft=2048, n_mels=128) @ power
+        decibels = 10 * np.log10(np.maximum(mel, 1e-10))
+        decibels = np.maximum(decibels, decibels.max() - 80.0)  # librosa's top_db=80 floor
+        cepstrum = scipy.fft.dct(decibels, type=2, axis=0, norm="ortho")[:20]
+        return cepstrum[1:].mean(axis=1)
+
+    a, b = harmonic_tone(261.63, 1.5), square_tone(392.0, 1.2)
+    expected = float(np.linalg.norm(mean_mfcc_by_hand(a) - mean_mfcc_by_hand(b)))
+    assert metrics.l2_mfcc(a, b, SR) == pytest.approx(expected, rel=1e-4)
+
+
+# -- content metrics -----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def c4_reference():
+    return metrics.analyse_reference(harmonic_tone(261.63, 1.0), SR)
+
+
+def test_pitch_accuracy_counts_frames_within_50_cents(c4_reference):
+    assert c4_reference.monophonic
+    assert metrics.pitch_accuracy(harmonic_tone(261.63, 1.0), c4_reference, SR) > 0.95
+    assert metrics.pitch_accuracy(harmonic_tone(261.63 * 2 ** (30 / 1200), 1.0), c4_reference, SR) > 0.95  # +30 cents
+    assert metrics.pitch_accuracy(harmonic_tone(261.63 * 2 ** (1 / 12), 1.0), c4_reference, SR) < 0.05  # a semitone
+    assert metrics.pitch_accuracy(np.zeros(SR, np.float32), c4_reference, SR) == 0.0  # nothing left
+
+
+def test_pitch_accuracy_does_not_apply_to_polyphonic_content():
+    chord = harmonic_tone(261.63) + harmonic_tone(329.63) + harmonic_tone(392.0) + harmonic_tone(466.16)
+    reference = metrics.analyse_reference(chord, SR)
+    assert not reference.monophonic and metrics.pitch_accuracy(chord, reference, SR) is None
+
+
+def test_chroma_similarity_tells_harmony_apart(c4_reference):
+    assert metrics.chroma_similarity(harmonic_tone(261.63, 1.0), c4_reference, SR) > 0.95
+    assert metrics.chroma_similarity(square_tone(261.63), c4_reference, SR) > 0.8  # same note, other timbre
+    assert metrics.chroma_similarity(harmonic_tone(369.99, 1.0), c4_reference, SR) < 0.5  # F#4: a tritone away
+
+
+def test_evaluate_scores_timbre_and_content(c4_reference):
+    style = metrics.analyse_reference(square_tone(261.63), SR)
+    scores = metrics.evaluate(square_tone(261.63), c4_reference, style, SR)
+    assert scores["closer_to"] == "style" and scores["l2mfcc_style"] == 0.0 and scores["pitch_accuracy"] > 0.9
+
+
+# -- torchmetrics summaries ------------------------------------------------------------
+def test_summaries_compute_win_rate_and_finite_means():
+    wins, mean = StyleWinRate(), FiniteMean()
+    wins.update(["style", "source", "style"])
+    wins.update(["source"])
+    mean.update([1.0, None, float("nan"), 3.0])
+    assert float(wins.compute()) == 0.5 and float(mean.compute()) == 2.0
+    assert np.isnan(float(FiniteMean().compute()))
+
+
+def _ddp_worker(rank: int, world: int, port: int, results) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    wins, mean = StyleWinRate(), FiniteMean()
+    wins.update(["style"] * (rank + 1) + ["source"] * 2)  # rank 0: 1 of 3, rank 1: 2 of 4
+    mean.update([float(rank + 1)] * (rank + 1))  # rank 0: [1], rank 1: [2, 2]
+    results[rank] = (float(wins.compute()), float(mean.compute()))
+    dist.destroy_process_group()
+
+
+def test_summaries_reduce_across_processes():
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with mp.Manager() as manager:
+        results = manager.dict()
+        mp.spawn(_ddp_worker, args=(2, port, results), nprocs=2, join=True)
+        values = dict(results)
+    assert values[0] == values[1] == pytest.approx((3 / 7, 5 / 3))  # the same global values on every rank
+
+
+# -- report ------------------------------------------------------------------------------
+def _record(pair: str, method: str, source: float, style: float, experiment: str = "1", **extra) -> dict:
+    return {
+        "pair_id": pair,
+        "method": method,
+        "experiment": experiment,
+        "l2mfcc_source": source,
+        "l2mfcc_style": style,
+        "closer_to": "style" if style < source else "source",
+        "content": f"{pair}.c.wav",
+        "style": f"{pair}.s.wav",
+        "output": f"transfers/{method}/{pair}.wav",
+        "reference": method in ("identity", "content_as_output", "style_as_output"),
+        **extra,
+    }
+
+
+def test_report_summarises_methods_with_reference_rows(tmp_path):
+    records = [
+        _record("piano-C4--violin-C4", "adain", 10.0, 5.0, pitch_accuracy=0.9),
+        _record("flute-C4--violin-C4", "adain", 8.0, 9.0, pitch_accuracy=0.7),
+        _record("piano-C4--violin-C4", "identity", 2.0, 12.0),
+        _record("flute-C4--violin-C4", "identity", 3.0, 11.0),
+        _record("piano-C4--violin-C4", "content_as_output", 0.0, 12.0, output=None),
+        _record("a--b", "adain", 4.0, 6.0, experiment="2"),
+        {**_record("c--d", "adain", 0, 0, experiment="2"), "error": "AudioError: too short"},
+    ]
+    summary = summarise(records[:5])
+    expected = {"pairs": 2, "style_win_rate": 0.5, "l2mfcc_source": 9.0, "l2mfcc_style": 7.0, "pitch_accuracy": 0.8}
+    assert summary["adain"] == pytest.approx({**expected, "chroma_similarity": float("nan")}, nan_ok=True)
+    assert list(summary) == ["adain", "identity", "content_as_output"]
+    report = write_report(tmp_path, records).read_text()
+    assert "## Experiment 1" in report and "## Experiment 2" in report
+    assert "| adain | 2 | 50% | 9 | 7 | 80% | - |" in report
+    assert "| identity (reference) | 2 | 0% |" in report
+    assert "c--d (adain): AudioError: too short" in report
+    figures = sorted(p.name for p in (tmp_path / "figures").glob("*.png"))
+    assert figures == ["experiment_1.png", "experiment_2.png"]  # two pairs each: one panel per pair
+    assert "[adain](transfers/adain/piano-C4--violin-C4.wav)" in report
+
+
+def test_report_of_a_real_run_has_the_papers_figures(tmp_path):
+    """The 30 pairs of Experiment 1 give the mean figure and the paper's Fig. 2 pair."""
+    instruments = ["flute", "piano", "trumpet", "violin", "sine", "sawtooth"]
+    pairs = [(a, b) for a in instruments for b in instruments if a != b]
+    records = [_record(f"{a}-C4--{b}-C4", "wct", 5.0 + i, 6.0) for i, (a, b) in enumerate(pairs)]
+    write_report(tmp_path, records)
+    assert sorted(p.name for p in (tmp_path / "figures").glob("*.png")) == [
+        "experiment_1.png",
+        "experiment_1_piano-C4--violin-C4.png",
+    ]
+    assert "| wct | 30 |" in (tmp_path / "report.md").read_text()
