@@ -21,6 +21,7 @@ the transfer destroyed the music, so two content metrics go with it:
 
 from __future__ import annotations
 
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -72,7 +73,11 @@ def pitch_track(samples: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.n
 
 def chroma(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     y = resample(np.asarray(samples, dtype=np.float32), sample_rate, ANALYSIS_RATE)
-    return librosa.feature.chroma_cqt(y=y, sr=ANALYSIS_RATE, hop_length=HOP_LENGTH)
+    with warnings.catch_warnings():
+        # The CQT's lowest octaves run on heavily downsampled audio, where librosa warns that its FFT is
+        # longer than the signal; the result is still right, the warning only floods users' logs.
+        warnings.filterwarnings("ignore", message="n_fft=.* is too large for input signal", category=UserWarning)
+        return librosa.feature.chroma_cqt(y=y, sr=ANALYSIS_RATE, hop_length=HOP_LENGTH)
 
 
 @dataclass

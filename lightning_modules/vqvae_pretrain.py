@@ -11,6 +11,8 @@ run continues exactly; ``export`` writes the official checkpoint format.
 
 from __future__ import annotations
 
+import platform
+import time
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -36,7 +38,9 @@ class VQVAEPretrainModule(pl.LightningModule):
         linf_weight: float = 0.02,
         multispectral_weight: float = 1.0,
         commit_weight: float = 0.02,
+        train_seconds: float = 0.0,
     ) -> None:
+        """``train_seconds``: wall time already spent, for a run resumed from a checkpoint that did not record it."""
         super().__init__()
         if codebook_init not in ("data", "keep"):
             raise ValueError(
@@ -51,6 +55,8 @@ class VQVAEPretrainModule(pl.LightningModule):
         self.register_buffer("bandwidth", torch.zeros(2))  # (l2, spec); measured on the corpus at fit start
         self._resumed = False
         self._val_histograms: dict[int, torch.Tensor] = {}
+        self._seconds_before = float(train_seconds)  # wall time of earlier runs of this training
+        self._started = time.monotonic()
 
     # -- set-up ----------------------------------------------------------------
     def on_fit_start(self) -> None:
@@ -66,6 +72,28 @@ class VQVAEPretrainModule(pl.LightningModule):
                     codebook.initialised.fill_(False)  # Jukebox's init_k: the first batch seeds the codebook
                 else:
                     codebook.resume_ema(frames_per_batch // self.vqvae.hop_length(level))  # Jukebox's restore_k
+
+    def on_train_start(self) -> None:
+        self._started = time.monotonic()
+
+    def train_seconds(self) -> float:
+        """Wall time of this training so far, across resumed runs."""
+        return self._seconds_before + time.monotonic() - self._started
+
+    def training_info(self) -> dict:
+        datamodule = self.trainer.datamodule if self._trainer is not None else None
+        device = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
+        return {
+            "batch_size": getattr(datamodule, "batch_size", None),
+            "crop_seconds": getattr(datamodule, "crop_length", 0) / self.vqvae.sample_rate,
+            "corpus": str(getattr(datamodule, "root", "")),
+            "corpus_seed": getattr(datamodule, "seed", None),
+            "lr": self.hparams.lr,
+            "hardware": f"{platform.machine()} CPU, {torch.get_num_threads()} threads, {device}",
+        }
+
+    def _ema_states(self) -> dict[int, dict[str, torch.Tensor]]:
+        return {level: self.vqvae.bottleneck[level].ema_state() for level in range(self.vqvae.levels)}
 
     def on_train_epoch_start(self) -> None:
         set_epoch = getattr(self.trainer.datamodule, "set_epoch", None)
@@ -126,13 +154,13 @@ class VQVAEPretrainModule(pl.LightningModule):
 
     # -- checkpoints -------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["codebook_ema"] = {
-            level: self.vqvae.bottleneck[level].ema_state() for level in range(self.vqvae.levels)
-        }
+        checkpoint["codebook_ema"] = self._ema_states()
+        checkpoint["train_seconds"] = self.train_seconds()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         for level, state in checkpoint.get("codebook_ema", {}).items():
             self.vqvae.bottleneck[int(level)].load_ema_state(state)
+        self._seconds_before = float(checkpoint.get("train_seconds", self._seconds_before))
         self._resumed = True
 
     def export(self, path: str | Path) -> None:
@@ -141,7 +169,9 @@ class VQVAEPretrainModule(pl.LightningModule):
             path,
             self.vqvae,
             step=self.global_step,
-            codebook_ema={level: self.vqvae.bottleneck[level].ema_state() for level in range(self.vqvae.levels)},
+            codebook_ema=self._ema_states(),
             bandwidth={"l2": float(self.bandwidth[0]), "spec": float(self.bandwidth[1])},
             trained_levels=self.levels,
+            train_seconds=self.train_seconds(),
+            training=self.training_info(),
         )
