@@ -36,16 +36,18 @@ from jukestyle.jukebox import load_vqvae, read_checkpoint  # noqa: E402
 
 SR = 44100
 C4_FILES = ["flute", "piano", "trumpet", "violin", "sine", "sawtooth"]
-VAL_SECONDS = 4.0  # each validation file contributes its first seconds (the held-out notes)
+VAL_SECONDS = 4.0
+PITCH_TARGET = 0.9  # each validation file contributes its first seconds (the held-out notes)
 
 
-def read_metrics(run: Path) -> list[dict]:
-    """The rows of every CSV log of a run, in order: a resumed run writes a new version_<n>."""
+def read_metrics(run: Path, last_step: int) -> list[dict]:
+    """The rows of every CSV log of a run up to the checkpoint's step, in order (a resumed run writes a
+    new version_<n>; the log may run ahead of the checkpoint being described)."""
     rows = []
     files = sorted(run.glob("csv/version_*/metrics.csv"), key=lambda p: int(p.parent.name.split("_")[1]))
     for path in files:
         with open(path, newline="") as handle:
-            rows += list(csv.DictReader(handle))
+            rows += [row for row in csv.DictReader(handle) if int(row["step"]) <= last_step]
     return rows
 
 
@@ -58,10 +60,15 @@ def loss_figure(rows: list[dict], path: Path) -> Path | None:
         return [p[0] for p in points], [p[1] for p in points]
 
     figure, (losses, codes) = plt.subplots(1, 2, figsize=(10, 3.6))
-    for key, label in (("train/loss", "train"), ("val/loss", "validation")):
-        steps, values = series(key)
-        if steps:
-            losses.plot(steps, values, label=label, marker="." if key.startswith("val") else None)
+    steps, values = series("train/loss")
+    if steps:  # single batches are noisy: faint, with a moving average over 10 logged steps
+        losses.plot(steps, values, color="C0", alpha=0.25)
+        window = min(10, len(values))
+        smooth = np.convolve(values, np.ones(window) / window, mode="valid")
+        losses.plot(steps[window - 1 :], smooth, color="C0", label=f"train (mean of {window} logged batches)")
+    steps, values = series("val/loss")
+    if steps:
+        losses.plot(steps, values, color="C1", marker=".", label="validation")
     losses.set(xlabel="step", ylabel="loss (level 2)", yscale="log", title="loss")
     losses.legend()
     for key in sorted({k for row in rows for k in row if k.endswith("/codes_used")}):
@@ -95,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     info = checkpoint.get("training", {})
     out = args.checkpoint.parent
 
-    figure = loss_figure(read_metrics(args.run), out / "loss_curves.png")
+    figure = loss_figure(read_metrics(args.run, int(checkpoint.get("step", 0))), out / "loss_curves.png")
 
     val_clips = [load_audio(p, SR)[: int(VAL_SECONDS * SR)] for p in corpus_files(args.corpus, "val")]
     per_level = {level: validation_metrics(model, val_clips, level, SR) for level in levels}
@@ -119,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         "are validation-only.",
         f"- levels trained: {', '.join(map(str, levels))} (the others keep their random initialisation)",
         f"- steps: {checkpoint.get('step', 0)} (batch {info.get('batch_size', 8)} crops of "
-        f"{info.get('crop_seconds', 1.0)} s, Adam lr {info.get('lr', 3e-4)}, Jukebox's losses)",
+        f"{info.get('crop_seconds', 1.0):.2f} s, Adam lr {info.get('lr', 3e-4)}, Jukebox's losses)",
         f"- hardware: {info.get('hardware', platform.processor() or platform.machine())}",
         f"- wall time: {hours:.1f} h of training (validation included)",
         "",
@@ -140,6 +147,17 @@ def main(argv: list[str] | None = None) -> int:
             f"{values['perplexity']:.0f} |"
         )
     kept = identity.kept
+    pitch_ok = [p is not None and p >= PITCH_TARGET for p in identity.pitch]
+    usage = per_level.get(2, {}).get("codes_used_share", 0.0)
+    checks = [
+        (f"level-2 reconstructions keep the instrument of all six C4 recordings: {sum(kept)}/6", all(kept)),
+        (
+            f"... and their pitch (>= {PITCH_TARGET:.0%} of voiced frames within 50 cents): {sum(pitch_ok)}/6",
+            all(pitch_ok),
+        ),
+        (f"level 2 uses at least 25% of its 2048 codes on the validation split: {usage:.0%}", usage >= 0.25),
+    ]
+    lines += ["## Checks", ""] + [f"- [{'x' if ok else ' '}] {text}" for text, ok in checks] + [""]
     lines += [
         "",
         "## Experiment 1: do level-2 reconstructions keep instrument and pitch?",

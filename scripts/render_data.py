@@ -156,7 +156,8 @@ def render_experiments(out: Path, only: set[str] | None, soundfont: Path) -> lis
             SAMPLE_RATE,
             comment=f"jukestyle paper experiment {experiment}: {instrument}, {piece}",
         )
-        file = str(Path(out.name) / relative) if out.resolve() == (REPO / "data").resolve() else str(out / relative)
+        written = (out / relative).resolve()
+        file = str(written.relative_to(REPO)) if written.is_relative_to(REPO) else str(written)  # repo-relative
         rows.append(
             {
                 "id": item_id,

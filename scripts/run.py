@@ -11,8 +11,10 @@ line naming the file or setting, without a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,16 +39,27 @@ def _wandb_logged_in() -> bool:
         return False
 
 
-def _prepare_wandb(cfg: DictConfig, output_dir: Path) -> bool:
-    """Keep W&B files in the run folder; go offline when no login is found. True if W&B is used."""
-    uses_wandb = any("Wandb" in str(entry.get("_target_", "")) for entry in (cfg.get("logger") or {}).values() if entry)
-    if uses_wandb:
-        # Everything W&B writes (the run, staged artifacts) stays in the run folder.
-        os.environ.setdefault("WANDB_DIR", str(output_dir))
-        os.environ.setdefault("WANDB_DATA_DIR", str(output_dir / "wandb" / "data"))
-        if not _wandb_logged_in() and os.environ.get("WANDB_MODE") is None:
-            os.environ["WANDB_MODE"] = "offline"
-    return uses_wandb
+def _uses_wandb(cfg: DictConfig) -> bool:
+    return any("Wandb" in str(entry.get("_target_", "")) for entry in (cfg.get("logger") or {}).values() if entry)
+
+
+@contextlib.contextmanager
+def _wandb_environment(output_dir: Path) -> Iterator[None]:
+    """W&B's files (the run, staged artifacts) go to this run's folder, also for each job of a sweep;
+    offline when no login is found. The previous environment is restored afterwards."""
+    settings = {"WANDB_DIR": str(output_dir), "WANDB_DATA_DIR": str(output_dir / "wandb" / "data")}
+    if not _wandb_logged_in() and "WANDB_MODE" not in os.environ:
+        settings["WANDB_MODE"] = "offline"
+    previous = {key: os.environ.get(key) for key in settings}
+    os.environ.update(settings)
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def build(config: DictConfig, **kwargs):
@@ -60,7 +73,7 @@ def _instantiate_all(section: DictConfig | None) -> list:
     return [build(entry) for entry in (section or {}).values() if entry]
 
 
-def _finish_wandb(output_dir: Path) -> None:
+def _finish_wandb() -> None:
     import wandb
 
     run = wandb.run
@@ -76,31 +89,35 @@ def _finish_wandb(output_dir: Path) -> None:
 def run(cfg: DictConfig) -> None:
     output_dir = Path(cfg.paths.output_dir)
     pl.seed_everything(cfg.seed, workers=True)
-    uses_wandb = _prepare_wandb(cfg, output_dir)
-    try:
-        datamodule = build(cfg.data)
-        module = build(cfg.task.module)
-        # Methods that optimise with gradients (gram) cannot run under inference mode.
-        needs_grad = {"inference_mode": False} if getattr(module, "needs_grad", False) else {}
-        trainer = build(
-            cfg.trainer,
-            callbacks=_instantiate_all(cfg.get("callbacks")),
-            logger=_instantiate_all(cfg.get("logger")) or False,
-            **needs_grad,
-        )
-        if cfg.task.mode == "fit":
-            last = output_dir / "checkpoints" / "last.ckpt"
-            ckpt_path = str(last) if cfg.task.get("resume", False) and last.is_file() else None
-            if ckpt_path:
-                print(f"resuming from {ckpt_path}")
-            trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
-        elif cfg.task.mode == "predict":
-            trainer.predict(module, datamodule=datamodule, return_predictions=False)
-        else:
-            raise JukestyleError(f"task.mode must be 'fit' or 'predict', got {cfg.task.mode!r}")
-    finally:
+    uses_wandb = _uses_wandb(cfg)
+    with contextlib.ExitStack() as stack:
         if uses_wandb:
-            _finish_wandb(output_dir)
+            stack.enter_context(_wandb_environment(output_dir))
+            stack.callback(_finish_wandb)  # always closes the W&B run, also when the run fails
+        _run(cfg, output_dir)
+
+
+def _run(cfg: DictConfig, output_dir: Path) -> None:
+    datamodule = build(cfg.data)
+    module = build(cfg.task.module)
+    # Methods that optimise with gradients (gram) cannot run under inference mode.
+    needs_grad = {"inference_mode": False} if getattr(module, "needs_grad", False) else {}
+    trainer = build(
+        cfg.trainer,
+        callbacks=_instantiate_all(cfg.get("callbacks")),
+        logger=_instantiate_all(cfg.get("logger")) or False,
+        **needs_grad,
+    )
+    if cfg.task.mode == "fit":
+        last = output_dir / "checkpoints" / "last.ckpt"
+        ckpt_path = str(last) if cfg.task.get("resume", False) and last.is_file() else None
+        if ckpt_path:
+            print(f"resuming from {ckpt_path}")
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    elif cfg.task.mode == "predict":
+        trainer.predict(module, datamodule=datamodule, return_predictions=False)
+    else:
+        raise JukestyleError(f"task.mode must be 'fit' or 'predict', got {cfg.task.mode!r}")
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="run")

@@ -177,3 +177,25 @@ def test_unknown_method_lists_the_methods(tmp_path):
     assert result.returncode == 1
     assert "Could not find 'method/style'" in result.stderr
     assert "adain" in result.stderr and "wct" in result.stderr and "gram" in result.stderr
+
+
+def test_a_sweep_keeps_each_jobs_outputs_and_wandb_run_in_its_own_folder(files, tmp_path):
+    sweep = tmp_path / "sweep"
+    result = run_cli(
+        "-m",
+        "experiment=adain_latent",
+        "method.alpha=0.0,1.0",
+        "model=tiny_random",
+        "data=pair",
+        f"data.content={files['content']}",
+        f"data.style={files['style']}",
+        f"hydra.sweep.dir={sweep}",
+        "trainer.enable_progress_bar=false",
+        home=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    for job, alpha in (("0", 0.0), ("1", 1.0)):
+        record = json.loads((sweep / job / "transfers" / "piano-C4--violin-C4.json").read_text())
+        assert record["settings"]["alpha"] == alpha
+        assert len(list((sweep / job / "wandb").glob("offline-run-*/run-*.wandb"))) == 1
+        assert (sweep / job / "results.csv").is_file() and (sweep / job / "report.md").is_file()
