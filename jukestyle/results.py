@@ -58,6 +58,46 @@ def write_record(transfers: Path, record: dict, run_config: str | None = None) -
     return metadata
 
 
+class FinishedRecords:
+    """The complete records of an earlier run into the same folder, for resuming it.
+
+    A record counts as finished when it has no error, its output audio is on disk
+    with the checksum in its metadata, and it was made from the same content and
+    style files (checksums), the same method settings and the same model. Pairs
+    that failed, changed or lost their audio are computed again.
+    """
+
+    def __init__(self, transfers: Path) -> None:
+        self.transfers = Path(transfers)
+        self._input_checksums: dict[str, str | None] = {}
+
+    def _input_checksum(self, path: str) -> str | None:
+        if path not in self._input_checksums:  # a file is hashed once per run, however many pairs use it
+            self._input_checksums[path] = _checksum(path)
+        return self._input_checksums[path]
+
+    def get(self, record: dict) -> dict | None:
+        """The stored metadata of ``record`` (a record about to be computed), if it is finished."""
+        path = self.transfers / f"{record['output_id']}.json"
+        try:
+            stored = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+        if stored.get("error") or not stored.get("output"):
+            return None
+        expected = {key: record.get(key) for key in ("pair_id", "method", "settings", "model")}
+        if any(stored.get(key) != value for key, value in json.loads(json.dumps(expected, default=str)).items()):
+            return None
+        checksums = stored.get("checksums") or {}
+        for role in ("content", "style"):
+            if checksums.get(role) is None or checksums.get(role) != self._input_checksum(record[role]):
+                return None
+        output = self.transfers.parent / stored["output"]
+        if not output.is_file() or sha256_file(output) != checksums.get("output"):
+            return None
+        return stored
+
+
 def read_records(transfers: Path) -> list[dict]:
     """Every complete record under ``transfers``, sorted by pair and method."""
     records = [json.loads(path.read_text()) for path in sorted(transfers.rglob("*.json"))] if transfers.is_dir() else []

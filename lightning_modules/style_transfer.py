@@ -25,6 +25,7 @@ from jukestyle.jukebox import VQVAE
 from jukestyle.methods import Identity, Method
 from jukestyle.metrics import ReferenceCache, evaluate
 from jukestyle.pipeline import StyleTransfer, audio_hash
+from jukestyle.results import FinishedRecords
 from lightning_modules.metrics import SUMMARY_METRICS, summary_metrics
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,8 @@ class StyleTransferModule(pl.LightningModule):
         reported = names + [engine.method.name for engine in self.reference_engines]
         reported += list(AS_OUTPUT) if references else []
         self.summaries = torch.nn.ModuleDict({name: summary_metrics() for name in reported})
+        # Set by the result writer when its folder holds an earlier run's records: finished ones are reused.
+        self.finished: FinishedRecords | None = None
 
     @property
     def methods(self) -> list[Method]:
@@ -129,6 +132,9 @@ class StyleTransferModule(pl.LightningModule):
         record = self._record(item, method.name, method.settings(), reference)
         if record["error"] is not None:
             return record
+        finished = self.finished.get(record) if self.finished is not None else None
+        if finished is not None:  # resuming: this pair was done by an earlier, interrupted run
+            return {**finished, "resumed": True}
         try:
             result = engine(item["content_audio"], item["style_audio"])
             scores = evaluate(result.audio, *self._references(item), result.sample_rate)

@@ -4,31 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+from cli_runs import run_cli
 from signals import harmonic_tone
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def run_cli(*overrides: str, home: Path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
-    # No W&B login (runs must go offline by themselves) and no downloads, whatever the machine's network.
-    env.update(HOME=str(home), PYTHONUNBUFFERED="1", JUKESTYLE_OFFLINE="1")
-    return subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "run.py"), *overrides],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=home,
-        timeout=300,
-    )
 
 
 @pytest.fixture(scope="module")
