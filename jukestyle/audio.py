@@ -5,6 +5,8 @@
 - ``normalize_loudness`` / ``apply_gain``: EBU R128 loudness (pyloudnorm), with
   the gain returned so that the original loudness can be restored.
 - ``save_audio``: atomic write (temporary file + rename) with a software tag.
+- ``LoudnessMeter``: the same EBU R128 measurement fed block by block, for audio
+  too long to hold in memory (``jukestyle.streaming``).
 
 Every problem is an ``AudioError`` whose one-line message names the file.
 """
@@ -95,6 +97,63 @@ def normalize_loudness(
         return np.asarray(audio, dtype=np.float32), 0.0
     gain_db = target_lufs - measured
     return apply_gain(audio, gain_db), float(gain_db)
+
+
+class LoudnessMeter:
+    """Integrated loudness (ITU-R BS.1770 gating, as pyloudnorm measures it) of mono audio fed in blocks.
+
+    The K-weighting filters run with their state carried across blocks; only one sum of
+    squares per 100 ms is kept, so memory does not grow with the length of the audio.
+    """
+
+    _STEP_SECONDS = 0.1  # gating blocks of 400 ms overlap by 75%: four 100 ms steps each
+
+    def __init__(self, sample_rate: int) -> None:
+        from scipy.signal import lfilter_zi
+
+        self.sample_rate = sample_rate
+        self._filters = [(stage.b, stage.a) for stage in _meter(sample_rate)._filters.values()]
+        self._states = [lfilter_zi(b, a) * 0.0 for b, a in self._filters]
+        self._steps: list[float] = []  # sum of squares of the filtered signal per 100 ms step
+        self._samples = 0  # samples seen
+        self._partial = 0.0  # sum of squares of the step in progress
+
+    def _step_end(self, index: int) -> int:
+        return int(self._STEP_SECONDS * index * self.sample_rate)
+
+    def update(self, samples: np.ndarray) -> None:
+        from scipy.signal import lfilter
+
+        filtered = np.asarray(samples, dtype=np.float64).reshape(-1)
+        for i, (b, a) in enumerate(self._filters):
+            filtered, self._states[i] = lfilter(b, a, filtered, zi=self._states[i])
+        position, end = self._samples, self._samples + len(filtered)
+        while position < end:
+            boundary = min(self._step_end(len(self._steps) + 1), end)
+            chunk = filtered[position - self._samples : boundary - self._samples]
+            self._partial += float(np.dot(chunk, chunk))
+            position = boundary
+            if boundary == self._step_end(len(self._steps) + 1):
+                self._steps.append(self._partial)
+                self._partial = 0.0
+        self._samples = end
+
+    def integrated(self) -> float:
+        """LUFS of everything fed so far; ``-inf`` for silence or audio shorter than one gating block."""
+        steps = np.array([*self._steps, self._partial])
+        count = int(np.round((self._samples / self.sample_rate - 0.4) / self._STEP_SECONDS)) + 1
+        if count < 1:
+            return float("-inf")
+        padded = np.concatenate([steps, np.zeros(max(0, count + 3 - len(steps)))])
+        energy = np.array([padded[j : j + 4].sum() for j in range(count)]) / (0.4 * self.sample_rate)
+        with np.errstate(divide="ignore"):
+            block = -0.691 + 10.0 * np.log10(energy)
+        gated = energy[block >= -70.0]  # absolute gate
+        if gated.size == 0:
+            return float("-inf")
+        relative = -0.691 + 10.0 * np.log10(gated.mean()) - 10.0
+        gated = energy[(block >= -70.0) & (block > relative)]
+        return float(-0.691 + 10.0 * np.log10(gated.mean())) if gated.size else float("-inf")
 
 
 def apply_gain(audio: np.ndarray, gain_db: float) -> np.ndarray:

@@ -10,7 +10,7 @@ best settings for each method; ``configs/method/*.yaml`` hold the same values.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -48,6 +48,14 @@ class Method:
     def analyse(self, model: VQVAE, style: torch.Tensor) -> object:
         return None
 
+    def analyse_windows(self, model: VQVAE, windows: Iterable[torch.Tensor]) -> object:
+        """The analysis of a style too long to process at once, heard as consecutive windows.
+
+        Methods whose analysis is a statistic over time accumulate it over the windows; the
+        base class analyses the first window only (for methods that need no analysis).
+        """
+        return self.analyse(model, next(iter(windows)))
+
     def apply(self, model: VQVAE, content: torch.Tensor, analysis: object) -> MethodOutput:
         raise NotImplementedError
 
@@ -77,6 +85,11 @@ class CodebookRestriction(Method):
     def analyse(self, model: VQVAE, style: torch.Tensor) -> torch.Tensor:
         return model.encode(style, self.level)
 
+    def analyse_windows(self, model: VQVAE, windows: Iterable[torch.Tensor]) -> torch.Tensor:
+        """Every code that the style uses in any window, (1, U)."""
+        codes = torch.cat([self.analyse(model, window).reshape(-1) for window in windows])
+        return codes.unique()[None]
+
     def apply(self, model: VQVAE, content: torch.Tensor, analysis: torch.Tensor) -> MethodOutput:
         latent = model.encode_latent(content, self.level)
         codes = transforms.codebook_restrict(
@@ -102,17 +115,28 @@ class _FeatureTransfer(Method):
     def validate(self, model: VQVAE) -> None:
         resolve_points(model, self.level, self.points)
 
-    def _stats(self, features: torch.Tensor) -> object:
+    def _stats(self, moments: transforms.Moments) -> object:
         raise NotImplementedError
 
     def _transform(self, features: torch.Tensor, stats: object) -> torch.Tensor:
         raise NotImplementedError
 
-    def analyse(self, model: VQVAE, style: torch.Tensor) -> dict[str, object]:
+    def _moments(self, model: VQVAE, style: torch.Tensor) -> dict[str, transforms.Moments]:
         points = resolve_points(model, self.level, self.points)
         latent = _quantised_latent(model, style, self.level)
         features = record_features(model, self.level, latent, points)
-        return {point: self._stats(features[point]) for point in points}
+        return {point: transforms.moments(features[point]) for point in points}
+
+    def analyse(self, model: VQVAE, style: torch.Tensor) -> dict[str, object]:
+        return self.analyse_windows(model, [style])
+
+    def analyse_windows(self, model: VQVAE, windows: Iterable[torch.Tensor]) -> dict[str, object]:
+        """Streaming mean and covariance at every point, summed over the windows."""
+        total: dict[str, transforms.Moments] = {}
+        for window in windows:
+            for point, moments in self._moments(model, window).items():
+                total[point] = total[point] + moments if point in total else moments
+        return {point: self._stats(moments) for point, moments in total.items()}
 
     def apply(self, model: VQVAE, content: torch.Tensor, analysis: dict[str, object]) -> MethodOutput:
         def transform(point: str):
@@ -129,8 +153,8 @@ class AdaIN(_FeatureTransfer):
 
     name = "adain"
 
-    def _stats(self, features: torch.Tensor) -> transforms.MeanStd:
-        return transforms.adain_stats(features, self.eps)
+    def _stats(self, moments: transforms.Moments) -> transforms.MeanStd:
+        return transforms.adain_stats(moments, self.eps)
 
     def _transform(self, features: torch.Tensor, stats: transforms.MeanStd) -> torch.Tensor:
         return transforms.adain(features, style_stats=stats, eps=self.eps)
@@ -152,8 +176,8 @@ class WCT(_FeatureTransfer):
         super().__init__(level, points, alpha, eps)
         self.cutoff = float(cutoff)
 
-    def _stats(self, features: torch.Tensor) -> transforms.ColourStats:
-        return transforms.wct_stats(features, self.eps, self.cutoff)
+    def _stats(self, moments: transforms.Moments) -> transforms.ColourStats:
+        return transforms.wct_stats(moments, self.eps, self.cutoff)
 
     def _transform(self, features: torch.Tensor, stats: transforms.ColourStats) -> torch.Tensor:
         return transforms.wct(features, style_stats=stats, eps=self.eps, cutoff=self.cutoff)
@@ -196,6 +220,19 @@ class GramOptimisation(Method):
     def analyse(self, model: VQVAE, style: torch.Tensor) -> dict:
         layers = gram.resolve_layers(model, self.layers)
         return {"layers": layers, "grams": gram.style_grams(model, style, layers)}
+
+    def analyse_windows(self, model: VQVAE, windows: Iterable[torch.Tensor]) -> dict:
+        """Gram matrices of the whole style: sums of h h^T over the windows, divided by all their frames."""
+        layers = gram.resolve_layers(model, self.layers)
+        sums: dict[tuple[int, str], torch.Tensor] = {}
+        frames: dict[tuple[int, str], int] = {}
+        with torch.no_grad():
+            for window in windows:
+                for key, features in gram.encoder_features(model, window, layers).items():
+                    outer = features @ features.transpose(1, 2)
+                    sums[key] = sums[key] + outer if key in sums else outer
+                    frames[key] = frames.get(key, 0) + features.shape[-1]
+        return {"layers": layers, "grams": {key: sums[key] / frames[key] for key in sums}}
 
     def apply(self, model: VQVAE, content: torch.Tensor, analysis: dict) -> MethodOutput:
         weights = {(level, name): self.layer_weights.get(f"{level}:{name}", 1.0) for level, name in analysis["grams"]}

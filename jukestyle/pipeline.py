@@ -4,6 +4,12 @@
    (EBU R128, ``input_lufs``), so the frozen model sees every input at one level;
 2. the style is analysed once by the method and cached, keyed by its audio's hash;
 3. the method transforms the content; the output gets the content's original loudness back.
+
+Audio longer than ``window_seconds`` goes through the model in overlapping windows joined
+by crossfades, and styles are analysed window by window (``jukestyle.streaming``), so the
+model's memory does not grow with duration. ``transfer_file`` also reads and writes the
+audio in blocks, so that nothing of a file is held whole: hours of audio fit in the memory
+of a few seconds.
 """
 
 from __future__ import annotations
@@ -18,9 +24,11 @@ import numpy as np
 import torch
 
 from jukestyle import audio as audio_io
-from jukestyle.errors import AudioError
+from jukestyle.errors import AudioError, ConfigError
+from jukestyle.fileio import sha256_file
 from jukestyle.jukebox import VQVAE
 from jukestyle.methods import Method
+from jukestyle.streaming import AudioFileReader, AudioFileWriter, OverlapAdd, window_bounds
 
 
 @dataclass
@@ -38,11 +46,30 @@ def audio_hash(samples: np.ndarray) -> str:
 class StyleTransfer:
     """Apply ``method`` with a frozen ``model``; styles are analysed once (LRU cache of ``cache_size``)."""
 
-    def __init__(self, model: VQVAE, method: Method, input_lufs: float | None = -20.0, cache_size: int = 8) -> None:
+    def __init__(
+        self,
+        model: VQVAE,
+        method: Method,
+        input_lufs: float | None = -20.0,
+        cache_size: int = 8,
+        window_seconds: float | None = 10.0,
+        overlap_seconds: float = 0.5,
+    ) -> None:
         method.validate(model)
         self.model = model.eval().requires_grad_(False)
         self.method, self.input_lufs, self.cache_size = method, input_lufs, cache_size
         self._styles: OrderedDict[str, object] = OrderedDict()
+        # Window and overlap in whole latent frames of the level, so every window has the same frame grid.
+        hop, rate = model.hop_length(method.level), model.sample_rate
+        self.window = max(2 * hop, round(window_seconds * rate / hop) * hop) if window_seconds else None
+        self.overlap = max(hop, round(overlap_seconds * rate / hop) * hop)
+        if self.window is not None and 2 * self.overlap > self.window:
+            raise ConfigError(f"overlap_seconds={overlap_seconds} is more than half of window_seconds={window_seconds}")
+
+    def _bounds(self, total: int, overlap: bool = True) -> list[tuple[int, int]]:
+        if self.window is None:
+            return [(0, total)]
+        return window_bounds(total, self.window, self.overlap if overlap else 0)
 
     @property
     def device(self) -> torch.device:
@@ -73,18 +100,39 @@ class StyleTransfer:
             )
         return torch.enable_grad()
 
-    def analyse_style(self, style: np.ndarray) -> tuple[object, bool]:
-        """The method's analysis of a (normalised) style; True if it came from the cache."""
-        key = audio_hash(style)
+    def _cached(self, key: str, analyse) -> tuple[object, bool]:
         if key in self._styles:
             self._styles.move_to_end(key)
             return self._styles[key], True
         with torch.no_grad():
-            analysis = self.method.analyse(self.model, self._tensor(style))
+            analysis = analyse()
         self._styles[key] = analysis
         if len(self._styles) > self.cache_size:
             self._styles.popitem(last=False)
         return analysis, False
+
+    def analyse_style(self, style: np.ndarray) -> tuple[object, bool]:
+        """The method's analysis of a (normalised) style, window by window; True if it came from the cache."""
+        windows = (self._tensor(style[start:stop]) for start, stop in self._bounds(len(style), overlap=False))
+        return self._cached(audio_hash(style), lambda: self.method.analyse_windows(self.model, windows))
+
+    def _apply(self, content: np.ndarray, analysis: object) -> tuple[np.ndarray, dict]:
+        """One window of normalised content through the method."""
+        with self._grad_mode():
+            output = self.method.apply(self.model, self._tensor(content), analysis)
+        samples = output.audio.detach().reshape(-1).float().cpu().numpy()[: len(content)]
+        if not np.isfinite(samples).all():
+            raise AudioError(f"method {self.method.name!r} produced NaN or infinite samples")
+        return samples, output.info
+
+    def _transfer_windows(self, windows, bounds: list[tuple[int, int]], analysis: object, info: dict):
+        """Outputs of consecutive windows, crossfaded; each yielded sample is final."""
+        joined = OverlapAdd(self.overlap)
+        for index, window in enumerate(windows):
+            samples, window_info = self._apply(window, analysis)
+            if index == 0:  # the first window's details (e.g. gram's loss curve) stand for the rest
+                info.update(window_info)
+            yield joined.push(samples, last=index == len(bounds) - 1)
 
     def __call__(self, content: np.ndarray, style: np.ndarray) -> TransferResult:
         started = time.perf_counter()
@@ -94,13 +142,60 @@ class StyleTransfer:
         style_in, _ = self._normalise(style)
         analysis, cached = self.analyse_style(style_in)
         analysed = time.perf_counter()
-        with self._grad_mode():
-            output = self.method.apply(self.model, self._tensor(content_in), analysis)
-        samples = output.audio.detach().reshape(-1).float().cpu().numpy()
-        if not np.isfinite(samples).all():
-            raise AudioError(f"method {self.method.name!r} produced NaN or infinite samples")
+        bounds, info = self._bounds(len(content_in)), {}
+        windows = (content_in[start:stop] for start, stop in bounds)
+        samples = np.concatenate(list(self._transfer_windows(windows, bounds, analysis, info)))
         samples = audio_io.apply_gain(samples, -gain_db)  # back to the content's loudness
         done = time.perf_counter()
         seconds = {"analyse": analysed - started, "apply": done - analysed, "total": done - started}
-        info = {**output.info, "style_cached": cached, "input_gain_db": gain_db}
+        info.update(style_cached=cached, input_gain_db=gain_db, windows=len(bounds))
         return TransferResult(samples, self.model.sample_rate, seconds, info)
+
+    # -- files of any length, in bounded memory ---------------------------------------------
+    def _file_level(self, reader: AudioFileReader) -> tuple[float, float]:
+        """A file's mean (DC offset) and the gain in dB that brings it to ``input_lufs``, in one pass."""
+        meter, total, count = audio_io.LoudnessMeter(reader.sample_rate), 0.0, 0
+        for block in reader.blocks():
+            total, count = total + float(block.sum(dtype=np.float64)), count + len(block)
+        mean = total / max(count, 1)
+        for block in reader.blocks():
+            meter.update(block - mean)
+        measured = meter.integrated()
+        if self.input_lufs is None or not np.isfinite(measured):
+            return mean, 0.0
+        return mean, self.input_lufs - measured
+
+    def _reader(self, path, role: str) -> AudioFileReader:
+        reader = AudioFileReader(path, self.model.sample_rate)
+        hop = self.model.hop_length(self.method.level)
+        if reader.frames < hop:
+            raise AudioError(f"{path}: {role} is shorter than one latent frame at level {self.method.level} ({hop})")
+        return reader
+
+    def transfer_file(self, content, style, output, comment: str | None = None) -> TransferResult:
+        """Content and style files of any length -> ``output`` (.wav), holding one window at a time.
+
+        Returns the timings and information; ``audio`` is left empty (the output is on disk).
+        """
+        started = time.perf_counter()
+        content_reader, style_reader = self._reader(content, "content"), self._reader(style, "style")
+
+        def style_windows():
+            mean, gain_db = self._file_level(style_reader)
+            bounds = self._bounds(style_reader.frames, overlap=False)
+            for window in style_reader.windows(bounds):
+                yield self._tensor(audio_io.apply_gain(window - mean, gain_db))
+
+        key = f"file:{sha256_file(style)}:{self.input_lufs}"
+        analysis, cached = self._cached(key, lambda: self.method.analyse_windows(self.model, style_windows()))
+        analysed = time.perf_counter()
+        mean, gain_db = self._file_level(content_reader)
+        bounds, info = self._bounds(content_reader.frames), {}
+        windows = (audio_io.apply_gain(window - mean, gain_db) for window in content_reader.windows(bounds))
+        with AudioFileWriter(output, self.model.sample_rate, comment) as writer:
+            for samples in self._transfer_windows(windows, bounds, analysis, info):
+                writer.write(audio_io.apply_gain(samples, -gain_db))
+        done = time.perf_counter()
+        seconds = {"analyse": analysed - started, "apply": done - analysed, "total": done - started}
+        info.update(style_cached=cached, input_gain_db=gain_db, windows=len(bounds))
+        return TransferResult(np.zeros(0, np.float32), self.model.sample_rate, seconds, info)

@@ -14,6 +14,33 @@ from dataclasses import dataclass
 import torch
 
 
+# -- streaming statistics ----------------------------------------------------------------
+@dataclass(frozen=True)
+class Moments:
+    """Sums over time of features (B, C, T), in float64: a style heard in windows is analysed
+    by adding the windows' moments, so that its statistics never need the whole style at once."""
+
+    count: int  # frames
+    total: torch.Tensor  # (B, C) sum over time
+    outer: torch.Tensor  # (B, C, C) sum over time of h h^T; its diagonal gives the variances
+
+    def __add__(self, other: Moments) -> Moments:
+        return Moments(self.count + other.count, self.total + other.total, self.outer + other.outer)
+
+    def mean(self) -> torch.Tensor:
+        return (self.total / self.count)[..., None]  # (B, C, 1)
+
+    def covariance(self) -> torch.Tensor:
+        """(1/T) sum (h - mean)(h - mean)^T, the population covariance."""
+        mean = self.total / self.count
+        return self.outer / self.count - mean[:, :, None] * mean[:, None, :]
+
+
+def moments(features: torch.Tensor) -> Moments:
+    features = features.double()
+    return Moments(features.shape[-1], features.sum(dim=-1), features @ features.transpose(1, 2))
+
+
 # -- AdaIN (Huang & Belongie 2017; the paper's eq. 9) ---------------------------------
 @dataclass(frozen=True)
 class MeanStd:
@@ -28,8 +55,12 @@ def mean_std(features: torch.Tensor, eps: float = 1e-5) -> MeanStd:
     return MeanStd(mean, torch.sqrt(variance + eps))
 
 
-def adain_stats(style: torch.Tensor, eps: float = 1e-5) -> MeanStd:
-    return mean_std(style, eps)
+def adain_stats(style: torch.Tensor | Moments, eps: float = 1e-5) -> MeanStd:
+    """The style's channel means and standard deviations, from its features or their moments."""
+    if not isinstance(style, Moments):
+        return mean_std(style, eps)
+    variance = style.covariance().diagonal(dim1=-2, dim2=-1).clamp_min(0.0)[..., None]
+    return MeanStd(style.mean().float(), torch.sqrt(variance + eps).float())
 
 
 def adain(
@@ -78,8 +109,9 @@ def _matrix_power(covariance: torch.Tensor, power: float, eps: float, cutoff: fl
     return eigenvectors @ torch.diag_embed(powered) @ eigenvectors.transpose(1, 2)
 
 
-def wct_stats(style: torch.Tensor, eps: float = 1e-5, cutoff: float = 1e-5) -> ColourStats:
-    mean, covariance = _covariance(style)
+def wct_stats(style: torch.Tensor | Moments, eps: float = 1e-5, cutoff: float = 1e-5) -> ColourStats:
+    """The style's mean and colouring matrix, from its features or their moments."""
+    mean, covariance = (style.mean(), style.covariance()) if isinstance(style, Moments) else _covariance(style)
     return ColourStats(mean, _matrix_power(covariance, 0.5, eps, cutoff))
 
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import time
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,9 +25,12 @@ sys.path.insert(0, str(REPO))
 
 import hydra  # noqa: E402
 import pytorch_lightning as pl  # noqa: E402
-from omegaconf import DictConfig  # noqa: E402
+from hydra.core.hydra_config import HydraConfig  # noqa: E402
+from hydra.types import RunMode  # noqa: E402
+from omegaconf import DictConfig, OmegaConf, open_dict  # noqa: E402
 
 from jukestyle.errors import JukestyleError  # noqa: E402
+from jukestyle.fileio import write_json  # noqa: E402
 
 
 def _wandb_logged_in() -> bool:
@@ -86,15 +91,51 @@ def _finish_wandb() -> None:
         print(f"W&B run saved offline; upload it with: wandb sync {run_dir}")
 
 
+def _hydra_job() -> DictConfig | None:
+    return HydraConfig.get() if HydraConfig.initialized() else None
+
+
+def _is_multirun() -> bool:
+    job = _hydra_job()
+    return job is not None and job.mode == RunMode.MULTIRUN
+
+
+def _overrides() -> list[str]:
+    job = _hydra_job()
+    return list(job.overrides.task) if job is not None else []
+
+
+def _name_sweep_jobs(cfg: DictConfig) -> None:
+    """In a sweep, every job's W&B run joins one group named after the sweep folder, and is
+    named after its job number and overrides, so that a dashboard groups and labels them."""
+    job = _hydra_job()
+    wandb = (cfg.get("logger") or {}).get("wandb")
+    if not _is_multirun() or not wandb:
+        return
+    with open_dict(cfg):
+        wandb.group = f"{cfg.name}-{Path(job.sweep.dir).name}"
+        wandb.name = f"{cfg.name}-{job.job.num}" + (f" {job.job.override_dirname}" if job.job.override_dirname else "")
+
+
 def run(cfg: DictConfig) -> None:
     output_dir = Path(cfg.paths.output_dir)
     pl.seed_everything(cfg.seed, workers=True)
+    _name_sweep_jobs(cfg)
     uses_wandb = _uses_wandb(cfg)
     with contextlib.ExitStack() as stack:
         if uses_wandb:
             stack.enter_context(_wandb_environment(output_dir))
             stack.callback(_finish_wandb)  # always closes the W&B run, also when the run fails
         _run(cfg, output_dir)
+
+
+def _plain(cfg: DictConfig) -> dict:
+    """The run's configuration as plain, resolved containers (without Hydra's own settings)."""
+    return {
+        key: OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+        for key, value in cfg.items()
+        if key != "hydra"
+    }
 
 
 def _run(cfg: DictConfig, output_dir: Path) -> None:
@@ -108,6 +149,8 @@ def _run(cfg: DictConfig, output_dir: Path) -> None:
         logger=_instantiate_all(cfg.get("logger")) or False,
         **needs_grad,
     )
+    for logger in trainer.loggers:  # the whole configuration, so that dashboards can compare runs by any setting
+        logger.log_hyperparams({"config": _plain(cfg), "overrides": _overrides()})
     if cfg.task.mode == "fit":
         last = output_dir / "checkpoints" / "last.ckpt"
         ckpt_path = str(last) if cfg.task.get("resume", False) and last.is_file() else None
@@ -120,16 +163,41 @@ def _run(cfg: DictConfig, output_dir: Path) -> None:
         raise JukestyleError(f"task.mode must be 'fit' or 'predict', got {cfg.task.mode!r}")
 
 
+def _write_run_status(output_dir: Path, started: float, error: str | None) -> None:
+    """run.json: how the run ended; a sweep's summary reads it from every job."""
+    job = _hydra_job()
+    write_json(
+        output_dir / "run.json",
+        {
+            "status": "failed" if error else "completed",
+            "error": error,
+            "overrides": _overrides(),
+            "job": job.job.num if job is not None and _is_multirun() else None,
+            "seconds": round(time.time() - started, 3),
+        },
+    )
+
+
 @hydra.main(version_base="1.3", config_path="../configs", config_name="run")
 def main(cfg: DictConfig) -> None:
+    started = time.time()
+    output_dir = Path(cfg.paths.output_dir)
     try:
         run(cfg)
     except Exception as error:
         user_error = _user_error(error)
+        message = str(user_error) if user_error is not None else f"{type(error).__name__}: {error}".splitlines()[0]
+        _write_run_status(output_dir, started, message)
         if user_error is None:
-            raise
-        print(f"error: {user_error}", file=sys.stderr)
-        sys.exit(1)
+            if not _is_multirun():
+                raise
+            traceback.print_exc()
+        print(f"error: {message}", file=sys.stderr)
+        if not _is_multirun():
+            sys.exit(1)
+        # In a sweep the job ends here and the next one runs; the sweep summary reports the failure.
+        return
+    _write_run_status(output_dir, started, None)
 
 
 def _user_error(error: BaseException) -> JukestyleError | None:

@@ -1,0 +1,142 @@
+"""Audio of any length in bounded memory: windows with crossfades, and files read and written in blocks.
+
+Content longer than one window is processed as overlapping windows (lengths in whole
+latent frames of the level); consecutive outputs are crossfaded over the overlap with
+complementary sin^2/cos^2 weights, which sum to one. Only one window and one overlap
+are held at a time. Styles are analysed window by window (``Method.analyse_windows``
+adds their statistics).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from jukestyle.errors import AudioError
+
+BLOCK_FRAMES = 1 << 16  # frames read from a file at a time
+
+
+def window_bounds(total: int, window: int, overlap: int) -> list[tuple[int, int]]:
+    """(start, stop) of windows covering ``total`` samples; consecutive windows share ``overlap`` samples.
+
+    Every window is ``window`` long except the last, which takes what remains: between half a
+    window and one and a half (a short remainder joins the window before it), so it always
+    holds whole latent frames and more than the overlap.
+    """
+    step, bounds, start = window - overlap, [], 0
+    while total - start > window and total - (start + step) >= window // 2:
+        bounds.append((start, start + window))
+        start += step
+    return [*bounds, (start, total)]
+
+
+def crossfade(overlap: int) -> np.ndarray:
+    """Fade-in weights over the overlap (the fade-out is 1 minus them)."""
+    t = (np.arange(overlap) + 0.5) / overlap
+    return np.sin(0.5 * np.pi * t).astype(np.float32) ** 2
+
+
+class OverlapAdd:
+    """Join consecutive window outputs with crossfades, yielding each sample once it is final."""
+
+    def __init__(self, overlap: int) -> None:
+        self.overlap, self.fade_in = overlap, crossfade(overlap)
+        self._tail: np.ndarray | None = None
+
+    def push(self, output: np.ndarray, last: bool) -> np.ndarray:
+        output = np.asarray(output, dtype=np.float32)
+        if self._tail is not None:
+            head = output[: self.overlap]
+            output = np.concatenate([self._tail * (1.0 - self.fade_in) + head * self.fade_in, output[self.overlap :]])
+        if last:
+            self._tail = None
+            return output
+        self._tail = output[-self.overlap :].copy()
+        return output[: -self.overlap]
+
+
+class AudioFileReader:
+    """A file as mono float32 at ``sample_rate``, read in blocks (resampled with soxr's streaming filter)."""
+
+    def __init__(self, path: str | os.PathLike, sample_rate: int) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise AudioError(f"{self.path}: no such audio file")
+        try:
+            info = sf.info(self.path)
+        except (sf.LibsndfileError, RuntimeError) as error:
+            raise AudioError(f"{self.path}: unreadable audio ({str(error).splitlines()[0]})") from None
+        self.file_rate, self.sample_rate = info.samplerate, sample_rate
+        self.frames = round(info.frames * sample_rate / info.samplerate)  # at the model rate (estimate)
+        if info.frames == 0:
+            raise AudioError(f"{self.path}: empty audio (0 samples)")
+
+    def blocks(self) -> Iterator[np.ndarray]:
+        resampler = None
+        if self.file_rate != self.sample_rate:
+            resampler = soxr.ResampleStream(self.file_rate, self.sample_rate, 1, dtype="float32", quality="VHQ")
+        with sf.SoundFile(self.path) as handle:
+            while True:
+                block = handle.read(BLOCK_FRAMES, dtype="float32", always_2d=True)
+                last = len(block) < BLOCK_FRAMES
+                mono = block.mean(axis=1)
+                if not np.isfinite(mono).all():
+                    raise AudioError(f"{self.path}: contains NaN or infinite samples")
+                if resampler is not None:
+                    mono = resampler.resample_chunk(mono, last=last)
+                if len(mono):
+                    yield mono
+                if last:
+                    return
+
+    def windows(self, bounds: list[tuple[int, int]]) -> Iterator[np.ndarray]:
+        """The samples of each (start, stop) in ``bounds`` (increasing starts), holding at most one window."""
+        buffer, offset = np.zeros(0, np.float32), 0  # buffer holds samples [offset, offset + len(buffer))
+        blocks = self.blocks()
+        for index, (start, stop) in enumerate(bounds):
+            is_last = index == len(bounds) - 1
+            while offset + len(buffer) < stop or is_last:
+                block = next(blocks, None)
+                if block is None:
+                    break
+                buffer = np.concatenate([buffer, block])
+            window = buffer[start - offset : (None if is_last else stop - offset)]
+            yield window
+            keep = bounds[index + 1][0] if not is_last else offset + len(buffer)
+            buffer, offset = buffer[keep - offset :], keep
+
+
+class AudioFileWriter:
+    """Write mono float32 blocks to a WAV (32-bit float) that appears under its name only when complete."""
+
+    def __init__(self, path: str | os.PathLike, sample_rate: int, comment: str | None = None) -> None:
+        import jukestyle
+        from jukestyle.fileio import atomic_path
+
+        self.path = Path(path)
+        if self.path.suffix.lower() != ".wav":
+            raise AudioError(f"{self.path}: long outputs are written as .wav")
+        self._atomic = atomic_path(self.path)
+        tmp = self._atomic.__enter__()
+        self._handle = sf.SoundFile(tmp, "w", sample_rate, 1, "FLOAT", format="WAV")
+        self._handle.software = f"jukestyle {jukestyle.__version__}"
+        if comment:
+            self._handle.comment = comment
+
+    def write(self, samples: np.ndarray) -> None:
+        if not np.isfinite(samples).all():
+            raise AudioError(f"{self.path}: refusing to write NaN or infinite samples")
+        self._handle.write(np.asarray(samples, dtype=np.float32))
+
+    def __enter__(self) -> AudioFileWriter:
+        return self
+
+    def __exit__(self, kind, error, trace) -> None:
+        self._handle.close()
+        self._atomic.__exit__(kind, error, trace)  # renamed into place on success, removed on error
