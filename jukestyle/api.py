@@ -56,3 +56,23 @@ def transfer(
     engine = _engine(vqvae, json.dumps(settings, sort_keys=True), input_lufs)
     rate = vqvae.sample_rate
     return engine(_samples(content, rate, "content"), _samples(style, rate, "style")).audio
+
+
+def transfer_file(
+    content: str | os.PathLike,
+    style: str | os.PathLike,
+    output: str | os.PathLike,
+    method: str = "adain",
+    model: str | VQVAE = "bundled",
+    level: int = 2,
+    input_lufs: float | None = -20.0,
+    **options,
+) -> dict:
+    """Like ``transfer``, for files of any length: read, processed in windows and written (``output``,
+    a .wav that appears only when complete) block by block, so memory does not grow with duration.
+    Returns the timings and details of the run."""
+    vqvae = model if isinstance(model, VQVAE) else _model(str(model))
+    settings = make_method(method, level=level, **options).settings()
+    engine = _engine(vqvae, json.dumps(settings, sort_keys=True), input_lufs)
+    result = engine.transfer_file(content, style, output, comment=f"jukestyle {method}")
+    return {"seconds": result.seconds, **result.info}

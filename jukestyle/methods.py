@@ -121,6 +121,10 @@ class _FeatureTransfer(Method):
     def _transform(self, features: torch.Tensor, stats: object) -> torch.Tensor:
         raise NotImplementedError
 
+    def _inplace(self, features: torch.Tensor) -> bool:
+        """Overwrite a block's output when nothing else needs it: no blend with it, no autograd."""
+        return self.alpha == 1.0 and not torch.is_grad_enabled() and features.dtype == torch.float32
+
     def _moments(self, model: VQVAE, style: torch.Tensor) -> dict[str, transforms.Moments]:
         points = resolve_points(model, self.level, self.points)
         latent = _quantised_latent(model, style, self.level)
@@ -140,7 +144,14 @@ class _FeatureTransfer(Method):
 
     def apply(self, model: VQVAE, content: torch.Tensor, analysis: dict[str, object]) -> MethodOutput:
         def transform(point: str):
-            return lambda features: transforms.blend(self._transform(features, analysis[point]), features, self.alpha)
+            def apply(features: torch.Tensor) -> torch.Tensor:
+                # statistics in at least float32, also when the model runs under bf16 autocast
+                original = features.float()
+                return transforms.blend(self._transform(original, analysis[point]), original, self.alpha).to(
+                    features.dtype
+                )
+
+            return apply
 
         latent = _quantised_latent(model, content, self.level)
         with feature_hooks(model, self.level, {point: transform(point) for point in analysis}):
@@ -157,7 +168,7 @@ class AdaIN(_FeatureTransfer):
         return transforms.adain_stats(moments, self.eps)
 
     def _transform(self, features: torch.Tensor, stats: transforms.MeanStd) -> torch.Tensor:
-        return transforms.adain(features, style_stats=stats, eps=self.eps)
+        return transforms.adain(features, style_stats=stats, eps=self.eps, inplace=self._inplace(features))
 
 
 class WCT(_FeatureTransfer):
@@ -180,7 +191,9 @@ class WCT(_FeatureTransfer):
         return transforms.wct_stats(moments, self.eps, self.cutoff)
 
     def _transform(self, features: torch.Tensor, stats: transforms.ColourStats) -> torch.Tensor:
-        return transforms.wct(features, style_stats=stats, eps=self.eps, cutoff=self.cutoff)
+        return transforms.wct(
+            features, style_stats=stats, eps=self.eps, cutoff=self.cutoff, inplace=self._inplace(features)
+        )
 
 
 class GramOptimisation(Method):

@@ -30,6 +30,10 @@ from jukestyle.jukebox import VQVAE
 from jukestyle.methods import Method
 from jukestyle.streaming import AudioFileReader, AudioFileWriter, OverlapAdd, window_bounds
 
+# bf16: the model's convolutions and matrix products run under bf16 autocast (AMX on recent CPUs);
+# feature transforms still compute in float32/float64 (see methods._FeatureTransfer).
+PRECISIONS = ("fp32", "bf16")
+
 
 @dataclass
 class TransferResult:
@@ -54,8 +58,12 @@ class StyleTransfer:
         cache_size: int = 8,
         window_seconds: float | None = 10.0,
         overlap_seconds: float = 0.5,
+        precision: str = "fp32",
     ) -> None:
         method.validate(model)
+        if precision not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        self.precision = precision
         self.model = model.eval().requires_grad_(False)
         self.method, self.input_lufs, self.cache_size = method, input_lufs, cache_size
         self._styles: OrderedDict[str, object] = OrderedDict()
@@ -88,23 +96,34 @@ class StyleTransfer:
             return samples.astype(np.float32), 0.0
         return audio_io.normalize_loudness(samples, self.model.sample_rate, self.input_lufs)
 
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.precision == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
     def _tensor(self, samples: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)).view(1, 1, -1).to(self.device)
 
     def _grad_mode(self) -> contextlib.AbstractContextManager:
+        """Inference mode (no autograd bookkeeping at all) unless the method optimises with gradients."""
+        stack = contextlib.ExitStack()
+        stack.enter_context(self._autocast())
         if not self.method.needs_grad:
-            return torch.no_grad()
+            stack.enter_context(torch.inference_mode())
+            return stack
         if torch.is_inference_mode_enabled():
             raise RuntimeError(
                 f"method {self.method.name!r} optimises with gradients: set trainer.inference_mode=false"
             )
-        return torch.enable_grad()
+        stack.enter_context(torch.enable_grad())
+        return stack
 
     def _cached(self, key: str, analyse) -> tuple[object, bool]:
         if key in self._styles:
             self._styles.move_to_end(key)
             return self._styles[key], True
-        with torch.no_grad():
+        # no_grad, not inference mode: gram's style Gram matrices later enter a graph that needs gradients
+        with torch.no_grad(), self._autocast():
             analysis = analyse()
         self._styles[key] = analysis
         if len(self._styles) > self.cache_size:

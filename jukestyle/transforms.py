@@ -36,9 +36,18 @@ class Moments:
         return self.outer / self.count - mean[:, :, None] * mean[:, None, :]
 
 
+def _working(features: torch.Tensor) -> torch.Tensor:
+    """Features in at least float32 (bf16 features from autocast are widened)."""
+    return features if features.dtype == torch.float64 else features.float()
+
+
 def moments(features: torch.Tensor) -> Moments:
-    features = features.double()
-    return Moments(features.shape[-1], features.sum(dim=-1), features @ features.transpose(1, 2))
+    """Float64 sums; the long product over time is one matrix product in the features' precision,
+    which is an order of magnitude faster than a float64 copy of features that can be tens of MB."""
+    features = _working(features)
+    outer = (features @ features.transpose(1, 2)).double()
+    # a float64 sum would first copy the features to float64; torch's float32 sum is cascaded
+    return Moments(features.shape[-1], features.sum(dim=-1).double(), outer)
 
 
 # -- AdaIN (Huang & Belongie 2017; the paper's eq. 9) ---------------------------------
@@ -49,10 +58,15 @@ class MeanStd:
 
 
 def mean_std(features: torch.Tensor, eps: float = 1e-5) -> MeanStd:
-    """Per-channel mean and standard deviation over time; ``eps`` keeps silent channels finite."""
-    mean = features.mean(dim=-1, keepdim=True)
-    variance = features.var(dim=-1, keepdim=True, unbiased=False)
-    return MeanStd(mean, torch.sqrt(variance + eps))
+    """Per-channel mean and standard deviation over time; ``eps`` keeps silent channels finite.
+
+    From the moments: on the channels-last features of the CPU model, a mean and a matrix
+    product are several times faster than torch.var_mean.
+    """
+    stats = moments(features)
+    variance = stats.covariance().diagonal(dim1=-2, dim2=-1).clamp_min(0.0)[..., None]
+    dtype = _working(features).dtype
+    return MeanStd(stats.mean().to(dtype), torch.sqrt(variance + eps).to(dtype))
 
 
 def adain_stats(style: torch.Tensor | Moments, eps: float = 1e-5) -> MeanStd:
@@ -64,12 +78,26 @@ def adain_stats(style: torch.Tensor | Moments, eps: float = 1e-5) -> MeanStd:
 
 
 def adain(
-    content: torch.Tensor, style: torch.Tensor | None = None, *, style_stats: MeanStd | None = None, eps: float = 1e-5
+    content: torch.Tensor,
+    style: torch.Tensor | None = None,
+    *,
+    style_stats: MeanStd | None = None,
+    eps: float = 1e-5,
+    inplace: bool = False,
 ) -> torch.Tensor:
-    """sigma_s * (content - mu_c) / sigma_c + mu_s, channel by channel."""
+    """sigma_s * (content - mu_c) / sigma_c + mu_s, channel by channel.
+
+    Computed as content * scale + shift, in one pass over the features (tens of MB per decoder
+    block). ``inplace`` overwrites ``content`` (no autograd): a fresh tensor that size costs
+    more in page faults than the arithmetic.
+    """
     target = style_stats if style_stats is not None else adain_stats(_required(style), eps)
     source = mean_std(content, eps)
-    return target.std * (content - source.mean) / source.std + target.mean
+    scale = (target.std / source.std).to(content.dtype)
+    shift = (target.mean - source.mean * scale).to(content.dtype)
+    if inplace:
+        return content.mul_(scale).add_(shift)
+    return torch.addcmul(shift, content, scale)
 
 
 # -- WCT (Li et al. 2017; the paper's eqs. 12-16) --------------------------------------
@@ -79,14 +107,6 @@ class ColourStats:
 
     mean: torch.Tensor  # (B, C, 1)
     colouring: torch.Tensor  # (B, C, C)
-
-
-def _covariance(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean (B, C, 1) and covariance (1/T) h h^T of the centred features (B, C, C), in float64."""
-    features = features.double()
-    mean = features.mean(dim=-1, keepdim=True)
-    centred = features - mean
-    return mean, centred @ centred.transpose(1, 2) / features.shape[-1]
 
 
 def _matrix_power(covariance: torch.Tensor, power: float, eps: float, cutoff: float) -> torch.Tensor:
@@ -111,8 +131,8 @@ def _matrix_power(covariance: torch.Tensor, power: float, eps: float, cutoff: fl
 
 def wct_stats(style: torch.Tensor | Moments, eps: float = 1e-5, cutoff: float = 1e-5) -> ColourStats:
     """The style's mean and colouring matrix, from its features or their moments."""
-    mean, covariance = (style.mean(), style.covariance()) if isinstance(style, Moments) else _covariance(style)
-    return ColourStats(mean, _matrix_power(covariance, 0.5, eps, cutoff))
+    stats = style if isinstance(style, Moments) else moments(style)
+    return ColourStats(stats.mean(), _matrix_power(stats.covariance(), 0.5, eps, cutoff))
 
 
 def wct(
@@ -122,15 +142,43 @@ def wct(
     style_stats: ColourStats | None = None,
     eps: float = 1e-5,
     cutoff: float = 1e-5,
+    inplace: bool = False,
 ) -> torch.Tensor:
     """Whiten the content's channel covariance, colour it with the style's, add the style mean.
 
-    Computed in float64 with eigendecompositions; returned in the content's dtype.
+    ``inplace`` overwrites channels-last float32 ``content`` (no autograd), as ``adain`` does.
+
+    Statistics and eigendecompositions in float64; returned in the content's dtype.
     """
     target = style_stats if style_stats is not None else wct_stats(_required(style), eps, cutoff)
-    mean, covariance = _covariance(content)
-    whitened = _matrix_power(covariance, -0.5, eps, cutoff) @ (content.double() - mean)
-    return (target.colouring @ whitened + target.mean).to(content.dtype)
+    stats = moments(content)
+    # Whitening and colouring combine into one C x C matrix and one offset (in float64):
+    # colouring @ whitening @ (h - mean_c) + mean_s = transform @ h + (mean_s - transform @ mean_c),
+    # so the long features are read once, in their own precision, and never centred in a copy.
+    transform = target.colouring @ _matrix_power(stats.covariance(), -0.5, eps, cutoff)
+    offset = target.mean - transform @ stats.mean()
+    features = _working(content)
+    matrix, offset = transform.to(features.dtype), offset.to(features.dtype)
+    return _channel_map(matrix, offset, features, inplace and features is content).to(content.dtype)
+
+
+# Frames per block when WCT overwrites channels-last features in place (16384 x 64 floats = 4 MiB).
+_MAP_CHUNK = 16384
+
+
+def _channel_map(matrix: torch.Tensor, offset: torch.Tensor, features: torch.Tensor, inplace: bool) -> torch.Tensor:
+    """matrix @ features + offset, in the features' memory layout: channels-last features (as the
+    CPU model makes them) stay channels-last, so the next layer needs no conversion. In place,
+    block by block, each frame's channels depend only on that frame's."""
+    if not (features.stride(1) == 1 and features.stride(-1) != 1):
+        return torch.baddbmm(offset, matrix, features)
+    frames, matrix_t, offset_t = features.transpose(1, 2), matrix.transpose(1, 2), offset.transpose(1, 2)
+    if not inplace:
+        return torch.baddbmm(offset_t, frames, matrix_t).transpose(1, 2)
+    for start in range(0, frames.shape[1], _MAP_CHUNK):
+        block = frames[:, start : start + _MAP_CHUNK]
+        block.copy_(torch.baddbmm(offset_t, block, matrix_t))
+    return features
 
 
 # -- shared ----------------------------------------------------------------------------

@@ -41,6 +41,9 @@ class StyleTransferModule(pl.LightningModule):
         methods: dict[str, Method | None],
         input_lufs: float | None = -20.0,
         references: bool = True,
+        window_seconds: float | None = 10.0,
+        overlap_seconds: float = 0.5,
+        precision: str = "fp32",
     ) -> None:
         super().__init__()
         self.model = model.eval().requires_grad_(False)
@@ -50,11 +53,12 @@ class StyleTransferModule(pl.LightningModule):
         names = [method.name for method in chosen]
         if len(set(names)) != len(names):
             raise JukestyleError(f"methods in one run need distinct names, got {names}")
-        self.engines = [StyleTransfer(self.model, method, input_lufs) for method in chosen]
+        engine = {"window_seconds": window_seconds, "overlap_seconds": overlap_seconds, "precision": precision}
+        self.engines = [StyleTransfer(self.model, method, input_lufs, **engine) for method in chosen]
         self.reference_engines = []
         if references and "identity" not in names:
             level = chosen[0].level
-            self.reference_engines.append(StyleTransfer(self.model, Identity(level=level), input_lufs))
+            self.reference_engines.append(StyleTransfer(self.model, Identity(level=level), input_lufs, **engine))
         self.references = references
         self.reference_cache = ReferenceCache()
         reported = names + [engine.method.name for engine in self.reference_engines]

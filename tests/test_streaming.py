@@ -127,3 +127,16 @@ def test_a_file_reader_reads_windows_once_each(tmp_path):
     bounds = window_bounds(reader.frames, 3000, 500)
     for (start, stop), window in zip(bounds, reader.windows(bounds), strict=True):
         np.testing.assert_array_equal(window, signal[start:stop])
+
+
+def test_the_api_streams_files(tiny_model, tmp_path):
+    import jukestyle
+
+    sf.write(tmp_path / "content.wav", harmonic_tone(220.0, 1.2), RATE)
+    sf.write(tmp_path / "style.wav", harmonic_tone(330.0, 0.8, partials=3), RATE)
+    info = jukestyle.transfer_file(
+        tmp_path / "content.wav", tmp_path / "style.wav", tmp_path / "out.wav", method="wct", model=tiny_model
+    )
+    written, rate = sf.read(tmp_path / "out.wav", dtype="float32")
+    assert rate == RATE and abs(len(written) - 1.2 * RATE) < tiny_model.hop_length(2)
+    assert np.isfinite(written).all() and info["windows"] == 1 and "total" in info["seconds"]

@@ -105,3 +105,22 @@ def test_codebook_restriction_is_chunked_without_changing_the_result(monkeypatch
     whole = transforms.codebook_restrict(content, codebook, style_codes)
     monkeypatch.setattr(transforms, "_RESTRICT_CHUNK", 64)
     assert torch.equal(transforms.codebook_restrict(content, codebook, style_codes), whole)
+
+
+def test_in_place_transforms_on_channels_last_features_equal_the_pure_ones():
+    """The CPU model's features are channels-last; the in-place variants overwrite them block by block."""
+    generator = torch.Generator().manual_seed(3)
+    style = torch.randn(1, 8, 500, generator=generator) * 2.0 + 1.0
+    content = (torch.randn(1, 500, 8, generator=generator) * 0.5 + 5.0).transpose(1, 2)  # mean >> std
+    assert content.stride(1) == 1  # channels-last, as the model makes them
+    for transform in (transforms.adain, transforms.wct):
+        truth = transform(content.double(), style.double())  # float64 throughout
+        overwritten = content.clone(memory_format=torch.preserve_format)
+        result = transform(overwritten, style, inplace=True)
+        assert result.data_ptr() == overwritten.data_ptr() and result.stride() == content.stride()
+        # float32 features with a mean ten times their deviation: within 1e-4 of the features' scale (10)
+        torch.testing.assert_close(result.double(), truth, rtol=0, atol=1e-3)
+        torch.testing.assert_close(transform(content, style).double(), truth, rtol=0, atol=1e-3)
+    torch.testing.assert_close(
+        transforms.adain(content, style).std(-1, unbiased=False), style.std(-1, unbiased=False), rtol=1e-3, atol=1e-3
+    )

@@ -10,9 +10,46 @@ fourth residual block, the dilated convolution.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from jukestyle.jukebox.config import VQVAEConfig
+
+
+# -- convolutions in a channels-last layout on CPU ----------------------------------------
+# Jukebox's layers are narrow (32-64 channels) and long (up to 44,100 steps a second). oneDNN's
+# CPU kernels run them 3-4x faster (transposed convolutions 4.5x) on channels-last data than on
+# PyTorch's (channels, time) layout, so on CPU every convolution runs as a channels-last 2-D
+# convolution over (batch, channels, 1, time). Its output stays channels-last, so the next layer
+# and the element-wise operations between them need no copy. Parameters, state-dict keys and
+# results are those of nn.Conv1d / nn.ConvTranspose1d (equal up to float rounding).
+def _channels_last(x: torch.Tensor) -> torch.Tensor:
+    return x.unsqueeze(2).contiguous(memory_format=torch.channels_last)  # no copy if already channels-last
+
+
+class Conv1d(nn.Conv1d):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type != "cpu" or self.padding_mode != "zeros" or isinstance(self.padding, str):
+            return super().forward(x)
+        weight = self.weight.unsqueeze(2)
+        stride, padding, dilation = (1, self.stride[0]), (0, self.padding[0]), (1, self.dilation[0])
+        y = F.conv2d(_channels_last(x), weight, self.bias, stride, padding, dilation, self.groups)
+        # With one input channel the layout is ambiguous and oneDNN answers channels-first: fix it here,
+        # once, rather than in every following layer.
+        return y.contiguous(memory_format=torch.channels_last).squeeze(2)
+
+
+class ConvTranspose1d(nn.ConvTranspose1d):
+    def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
+        if x.device.type != "cpu" or output_size is not None:
+            return super().forward(x, output_size)
+        weight = self.weight.unsqueeze(2)
+        stride, padding = (1, self.stride[0]), (0, self.padding[0])
+        output_padding, dilation = (0, self.output_padding[0]), (1, self.dilation[0])
+        y = F.conv_transpose2d(
+            _channels_last(x), weight, self.bias, stride, padding, output_padding, self.groups, dilation
+        )
+        return y.contiguous(memory_format=torch.channels_last).squeeze(2)
 
 
 class ResidualConvBlock(nn.Module):
@@ -22,9 +59,9 @@ class ResidualConvBlock(nn.Module):
         super().__init__()
         self.model = nn.Sequential(
             nn.ReLU(),
-            nn.Conv1d(channels, hidden, kernel_size=3, padding=dilation, dilation=dilation),
+            Conv1d(channels, hidden, kernel_size=3, padding=dilation, dilation=dilation),
             nn.ReLU(),
-            nn.Conv1d(hidden, channels, kernel_size=1),
+            Conv1d(hidden, channels, kernel_size=1),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -67,7 +104,7 @@ class EncoderLevelBlock(nn.Module):
         for step in range(down):
             steps.append(
                 nn.Sequential(
-                    nn.Conv1d(
+                    Conv1d(
                         in_channels if step == 0 else width,
                         width,
                         kernel_size=2 * stride,
@@ -77,7 +114,7 @@ class EncoderLevelBlock(nn.Module):
                     _resnet(config, level, reverse=False),
                 )
             )
-        steps.append(nn.Conv1d(width, config.emb_width, kernel_size=3, padding=1))
+        steps.append(Conv1d(width, config.emb_width, kernel_size=3, padding=1))
         self.model = nn.Sequential(*steps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -90,13 +127,13 @@ class DecoderLevelBlock(nn.Module):
     def __init__(self, config: VQVAEConfig, level: int, block: int) -> None:
         super().__init__()
         width, stride, down = config.level_width(level), config.strides_t[block], config.downs_t[block]
-        steps: list[nn.Module] = [nn.Conv1d(config.emb_width, width, kernel_size=3, padding=1)]
+        steps: list[nn.Module] = [Conv1d(config.emb_width, width, kernel_size=3, padding=1)]
         for step in range(down):
             out_channels = config.emb_width if step == down - 1 else width
             steps.append(
                 nn.Sequential(
                     _resnet(config, level, reverse=config.reverse_decoder_dilation),
-                    nn.ConvTranspose1d(width, out_channels, kernel_size=2 * stride, stride=stride, padding=stride // 2),
+                    ConvTranspose1d(width, out_channels, kernel_size=2 * stride, stride=stride, padding=stride // 2),
                 )
             )
         self.model = nn.Sequential(*steps)
@@ -127,7 +164,7 @@ class Decoder(nn.Module):
     def __init__(self, config: VQVAEConfig, level: int) -> None:
         super().__init__()
         self.level_blocks = nn.ModuleList(DecoderLevelBlock(config, level, block) for block in range(level + 1))
-        self.out = nn.Conv1d(config.emb_width, 1, kernel_size=3, padding=1)
+        self.out = Conv1d(config.emb_width, 1, kernel_size=3, padding=1)
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
         x = latent

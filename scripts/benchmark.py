@@ -1,0 +1,256 @@
+"""Speed and memory of every method against the autoencoder's own cost: benchmarks/results.json.
+
+    python scripts/benchmark.py                       # bundled model, 10 s of content and style, level 2
+    python scripts/benchmark.py --model jukebox_5b    # the official weights
+
+For identity (plain reconstruction: the floor), codebook, adain, wct and gram (per L-BFGS
+iteration) on 10 s of 44.1 kHz content with a 10 s style whose analysis is cached (one
+style, many contents), and with the style analysed from scratch: seconds, real-time factor,
+ratio to the reconstruction, GFLOP counted by torch's FlopCounterMode and the rate achieved.
+bf16 autocast is timed too, with its drift in l2-mfcc against float32. Peak memory (RSS) of
+a fresh process streaming 30 s, 2 min and 10 min of content through adain shows that
+memory does not grow with duration. Close other work first: the numbers are wall-clock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+import soundfile as sf  # noqa: E402
+import torch  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
+from jukestyle.fileio import write_json, write_text  # noqa: E402
+from jukestyle.jukebox import load_vqvae  # noqa: E402
+from jukestyle.methods import make_method  # noqa: E402
+from jukestyle.metrics import l2_mfcc  # noqa: E402
+from jukestyle.pipeline import StyleTransfer  # noqa: E402
+
+METHODS = ("identity", "codebook", "adain", "wct", "gram")
+GRAM_ITERATIONS = 3  # timed L-BFGS iterations; reported per iteration
+MEMORY_SECONDS = (30, 120, 600)
+
+
+def test_signal(seconds: float, rate: int, seed: int, start: int = 0) -> np.ndarray:
+    """Music-like audio: a sequence of harmonic notes with decays over a little noise (deterministic,
+    and any stretch of it can be made on its own, so long files are written block by block)."""
+    t = (start + np.arange(int(seconds * rate))) / rate
+    note = np.floor(t * 2.0)  # two notes per second
+    rng = np.random.default_rng(seed)
+    scale = 2.0 ** (rng.permutation(12)[:8] / 12.0)
+    frequency = 196.0 * scale[(note.astype(int) * 5 + seed) % len(scale)]
+    phase = 2 * np.pi * frequency * t
+    tone = sum(np.sin(k * phase) / k ** (1.0 + 0.3 * seed) for k in range(1, 8))
+    decay = np.exp(-3.0 * (t - note / 2.0))
+    noise = 0.003 * np.random.default_rng(seed + start).standard_normal(len(t))
+    return (0.2 * tone * decay + noise).astype(np.float32)
+
+
+def timed(function, repeats: int) -> tuple[float, object]:
+    times, result = [], None
+    for _ in range(repeats):
+        started = time.perf_counter()
+        result = function()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times), result
+
+
+def counted_flops(function) -> int:
+    counter = FlopCounterMode(display=False)
+    with counter:
+        function()
+    return counter.get_total_flops()
+
+
+def engines(model, precision: str) -> dict[str, StyleTransfer]:
+    options = {"gram": {"max_iter": GRAM_ITERATIONS}}
+    return {
+        name: StyleTransfer(model, make_method(name, **options.get(name, {})), precision=precision) for name in METHODS
+    }
+
+
+def speed(model, repeats: int, precision: str, content_seconds: float) -> dict:
+    """Median seconds per method, with the methods interleaved in every round so that a change in
+    the machine's load touches all of them alike."""
+    rate = model.sample_rate
+    content, style = test_signal(content_seconds, rate, seed=0), test_signal(content_seconds, rate, seed=1)
+    running = engines(model, precision)
+    outputs = {name: engine(content, style) for name, engine in running.items()}  # warm-up; styles cached
+    cached: dict[str, list[float]] = {name: [] for name in METHODS}
+    uncached: dict[str, list[float]] = {name: [] for name in METHODS}
+    for _ in range(repeats):
+        for name, engine in running.items():
+            seconds, result = timed(lambda engine=engine: engine(content, style), 1)
+            assert result.info["style_cached"]
+            cached[name].append(seconds)
+            engine._styles.clear()  # the next call analyses the style from scratch
+            uncached[name].append(timed(lambda engine=engine: engine(content, style), 1)[0])
+    results = {}
+    for name, engine in running.items():
+        entry = {
+            "seconds": statistics.median(cached[name]),
+            "seconds_uncached": statistics.median(uncached[name]),
+            "flops": counted_flops(lambda engine=engine: engine(content, style)),
+        }
+        if name == "gram":  # per iteration: the optimisation's evaluations (forward + backward through the encoder)
+            evaluations = len(outputs[name].info["loss_curve"])
+            entry = {key: value / evaluations for key, value in entry.items()}
+            entry["evaluations_timed"] = evaluations
+        entry["output"] = outputs[name].audio
+        print(
+            f"  {precision} {name}: {entry['seconds']:.3f} s (uncached {entry['seconds_uncached']:.3f} s)", flush=True
+        )
+        results[name] = entry
+    floor = results["identity"]["seconds"]
+    for entry in results.values():
+        entry["rtf"] = entry["seconds"] / content_seconds
+        entry["rtf_uncached"] = entry["seconds_uncached"] / content_seconds
+        entry["ratio_to_reconstruction"] = entry["seconds"] / floor
+        entry["gflops"] = entry["flops"] / entry["seconds"] / 1e9  # achieved GFLOP/s
+        entry["gflop"] = entry.pop("flops") / 1e9
+    return results
+
+
+def peak_memory(model_source: str, seconds: float, folder: Path) -> float:
+    """Peak RSS (MiB) of a fresh process that streams ``seconds`` of content through adain."""
+    rate = 44100
+    content, style = folder / f"content-{seconds}.wav", folder / "style.wav"
+    if not style.exists():
+        sf.write(style, test_signal(10.0, rate, seed=1), rate, subtype="PCM_16")
+    with sf.SoundFile(content, "w", rate, 1, "PCM_16") as handle:
+        for start in range(0, int(seconds * rate), 10 * rate):
+            handle.write(test_signal(min(10.0, seconds - start / rate), rate, seed=0, start=start))
+    command = [sys.executable, __file__, "--memory-probe", str(content), str(style), "--model", model_source]
+    probe = subprocess.run(command, capture_output=True, text=True, check=True)
+    return float(probe.stdout.strip().splitlines()[-1])
+
+
+def memory_probe(content: str, style: str, model_source: str) -> None:
+    model = load_vqvae(model_source)
+    engine = StyleTransfer(model, make_method("adain"))
+    with tempfile.TemporaryDirectory() as folder:
+        engine.transfer_file(content, style, Path(folder) / "out.wav")
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # Linux: KiB -> MiB
+
+
+def markdown(results: dict, meta: dict) -> str:
+    lines = [
+        "# Benchmarks",
+        "",
+        f"`python scripts/benchmark.py` on {meta['machine']}, model `{meta['model']}`, "
+        f"{meta['content_seconds']:.0f} s of 44.1 kHz content and style at level 2, torch {meta['torch']}, "
+        f"{meta['threads']} threads; {meta['date']}. Medians of {meta['repeats']} runs. "
+        "gram: per L-BFGS iteration. The floor is `identity`, the plain reconstruction of the same audio.",
+        "",
+    ]
+    for device, entries in results.items():
+        if device.startswith("memory"):
+            continue
+        lines += [
+            f"## {device}",
+            "",
+            "| method | seconds (style cached) | RTF | x reconstruction | seconds (uncached) | RTF (uncached) "
+            "| GFLOP | GFLOP/s | bf16 seconds | bf16 l2-mfcc drift |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for name, entry in entries.items():
+            bf16 = entry.get("bf16", {})
+            lines.append(
+                f"| {name} | {entry['seconds']:.3f} | {entry['rtf']:.3f} | {entry['ratio_to_reconstruction']:.2f} "
+                f"| {entry['seconds_uncached']:.3f} | {entry['rtf_uncached']:.3f} | {entry['gflop']:.1f} "
+                f"| {entry['gflops']:.1f} | {bf16.get('seconds', float('nan')):.3f} "
+                f"| {bf16.get('l2mfcc_drift', float('nan')):.3g} |"
+            )
+        lines.append("")
+    cpu, memory = results.get("cpu", {}), results.get("memory", {})
+    if cpu:  # the targets of the project's scale issue, checked against these numbers
+        checks = [
+            ("adain, style cached, <= 1.10 x reconstruction", cpu["adain"]["ratio_to_reconstruction"], 1.10),
+            ("wct, style cached, <= 1.10 x reconstruction", cpu["wct"]["ratio_to_reconstruction"], 1.10),
+            ("adain, style uncached, RTF <= 0.1", cpu["adain"]["rtf_uncached"], 0.1),
+        ]
+        if memory:
+            checks.append(("peak RSS 10 min / 30 s <= 1.25", memory["ratio_10min_to_30s"], 1.25))
+        lines += ["## Targets", "", "| target | measured | met |", "|---|---|---|"]
+        lines += [f"| {name} | {value:.3f} | {'yes' if value <= limit else 'no'} |" for name, value, limit in checks]
+        lines.append("")
+    if memory:
+        lines += ["## Peak memory (adain, streamed from file)", "", "| content | peak RSS (MiB) |", "|---|---|"]
+        lines += [
+            f"| {k} | {v:.0f} |" for k, v in sorted(memory["peak_rss_mib"].items(), key=lambda kv: int(kv[0][:-1]))
+        ]
+        lines += ["", f"10 min / 30 s: {memory['ratio_10min_to_30s']:.3f}", ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="bundled")
+    parser.add_argument("--seconds", type=float, default=10.0, help="content and style duration")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
+    parser.add_argument("--output", type=Path, default=REPO / "benchmarks" / "results.json")
+    parser.add_argument("--memory-probe", nargs=2, metavar=("CONTENT", "STYLE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.memory_probe:
+        memory_probe(*args.memory_probe, args.model)
+        return
+
+    model = load_vqvae(args.model)
+    devices = {"cpu": torch.device("cpu")}
+    if torch.cuda.is_available():
+        devices["gpu"] = torch.device("cuda")
+    results: dict = {}
+    for key, device in devices.items():
+        print(f"{key}: timing {', '.join(METHODS)}", flush=True)
+        model.to(device)
+        entries = speed(model, args.repeats, "fp32", args.seconds)
+        low = speed(model, args.repeats, "bf16", args.seconds)
+        for name, entry in entries.items():
+            reference = entry.pop("output")
+            output = low[name].pop("output")
+            drift = l2_mfcc(output, reference, model.sample_rate)
+            entry["bf16"] = {"seconds": low[name]["seconds"], "l2mfcc_drift": drift}
+        results[key] = entries
+    model.to("cpu")
+    if not args.no_memory:
+        with tempfile.TemporaryDirectory() as folder:
+            peaks = {}
+            for seconds in MEMORY_SECONDS:
+                peaks[f"{seconds}s"] = peak_memory(args.model, seconds, Path(folder))
+                print(f"  peak RSS for {seconds} s of content: {peaks[f'{seconds}s']:.0f} MiB", flush=True)
+        results["memory"] = {
+            "peak_rss_mib": peaks,
+            "ratio_10min_to_30s": peaks["600s"] / peaks["30s"],
+        }
+    meta = {
+        "model": args.model,
+        "content_seconds": args.seconds,
+        "repeats": args.repeats,
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    write_json(args.output, {**results, "meta": meta})
+    write_text(args.output.parent / "README.md", markdown(results, meta) + "\n")
+    print(f"wrote {args.output} and {args.output.parent / 'README.md'}")
+
+
+if __name__ == "__main__":
+    main()
