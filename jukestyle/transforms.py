@@ -63,10 +63,29 @@ def mean_std(features: torch.Tensor, eps: float = 1e-5) -> MeanStd:
     From the moments: on the channels-last features of the CPU model, a mean and a matrix
     product are several times faster than torch.var_mean.
     """
-    stats = moments(features)
-    variance = stats.covariance().diagonal(dim1=-2, dim2=-1).clamp_min(0.0)[..., None]
-    dtype = _working(features).dtype
-    return MeanStd(stats.mean().to(dtype), torch.sqrt(variance + eps).to(dtype))
+    working = _working(features)
+    total, squares = _channel_sums(working)
+    mean = total / working.shape[-1]
+    variance = (squares / working.shape[-1] - mean**2).clamp_min(0.0)
+    return MeanStd(mean[..., None].to(working.dtype), torch.sqrt(variance + eps)[..., None].to(working.dtype))
+
+
+def _channel_sums(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel sums and sums of squares over time (B, C), in float64.
+
+    Channels-last features (the CPU model's) are read in blocks of frames that stay in cache,
+    one pass for both sums; each block's float32 sums are added in float64.
+    """
+    if not (features.stride(1) == 1 and features.stride(-1) != 1):
+        return features.sum(dim=-1).double(), features.square().sum(dim=-1).double()
+    frames = features.transpose(1, 2)  # (B, T, C), contiguous
+    total = torch.zeros(frames.shape[0], frames.shape[2], dtype=torch.float64, device=features.device)
+    squares = torch.zeros_like(total)
+    for start in range(0, frames.shape[1], _MAP_CHUNK):
+        block = frames[:, start : start + _MAP_CHUNK]
+        total += block.sum(dim=1)
+        squares += block.square().sum(dim=1)
+    return total, squares
 
 
 def adain_stats(style: torch.Tensor | Moments, eps: float = 1e-5) -> MeanStd:
@@ -95,9 +114,7 @@ def adain(
     source = mean_std(content, eps)
     scale = (target.std / source.std).to(content.dtype)
     shift = (target.mean - source.mean * scale).to(content.dtype)
-    if inplace:
-        return content.mul_(scale).add_(shift)
-    return torch.addcmul(shift, content, scale)
+    return torch.addcmul(shift, content, scale, out=content if inplace else None)
 
 
 # -- WCT (Li et al. 2017; the paper's eqs. 12-16) --------------------------------------
