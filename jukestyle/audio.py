@@ -164,6 +164,13 @@ def apply_gain(audio: np.ndarray, gain_db: float) -> np.ndarray:
 _DEFAULT_SUBTYPES = {".wav": "FLOAT", ".flac": "PCM_24", ".ogg": "VORBIS"}
 
 
+def tag(handle: sf.SoundFile, comment: str | None = None) -> None:
+    """Mark a file being written as jukestyle's, with an optional comment (what it is)."""
+    handle.software = f"jukestyle {jukestyle.__version__}"
+    if comment:
+        handle.comment = comment
+
+
 def save_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int, comment: str | None = None) -> Path:
     """Write mono ``audio`` atomically; WAV as 32-bit float, FLAC as 24-bit (which must not clip)."""
     path = Path(path)
@@ -178,8 +185,6 @@ def save_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int, com
         raise AudioError(f"{path}: peak {peak:.3f} would clip in {subtype}; normalise it or write a .wav")
     file_format = path.suffix[1:].upper()
     with atomic_path(path) as tmp, sf.SoundFile(tmp, "w", sample_rate, 1, subtype, format=file_format) as handle:
-        handle.software = f"jukestyle {jukestyle.__version__}"
-        if comment:
-            handle.comment = comment
+        tag(handle, comment)
         handle.write(audio)
     return path

@@ -172,7 +172,10 @@ class StyleTransfer:
 
     # -- files of any length, in bounded memory ---------------------------------------------
     def _file_level(self, reader: AudioFileReader) -> tuple[float, float]:
-        """A file's mean (DC offset) and the gain in dB that brings it to ``input_lufs``, in one pass."""
+        """A file's mean (DC offset) and the gain in dB that brings it to ``input_lufs``.
+
+        Two passes over the file, as the in-memory path does: the loudness is that of the audio
+        without its DC offset, which is known only after the first. Only sums are kept."""
         meter, total, count = audio_io.LoudnessMeter(reader.sample_rate), 0.0, 0
         for block in reader.blocks():
             total, count = total + float(block.sum(dtype=np.float64)), count + len(block)

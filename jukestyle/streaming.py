@@ -17,7 +17,9 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from jukestyle.audio import tag
 from jukestyle.errors import AudioError
+from jukestyle.fileio import atomic_path
 
 BLOCK_FRAMES = 1 << 16  # frames read from a file at a time
 
@@ -116,18 +118,13 @@ class AudioFileWriter:
     """Write mono float32 blocks to a WAV (32-bit float) that appears under its name only when complete."""
 
     def __init__(self, path: str | os.PathLike, sample_rate: int, comment: str | None = None) -> None:
-        import jukestyle
-        from jukestyle.fileio import atomic_path
-
         self.path = Path(path)
         if self.path.suffix.lower() != ".wav":
             raise AudioError(f"{self.path}: long outputs are written as .wav")
         self._atomic = atomic_path(self.path)
         tmp = self._atomic.__enter__()
         self._handle = sf.SoundFile(tmp, "w", sample_rate, 1, "FLOAT", format="WAV")
-        self._handle.software = f"jukestyle {jukestyle.__version__}"
-        if comment:
-            self._handle.comment = comment
+        tag(self._handle, comment)
 
     def write(self, samples: np.ndarray) -> None:
         if not np.isfinite(samples).all():

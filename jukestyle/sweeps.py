@@ -21,10 +21,6 @@ from jukestyle.results import read_records
 SUMMARY_COLUMNS = ["job", "status", "overrides", "method", *TABLE_COLUMNS, "seconds", "error"]
 
 
-def _job_number(folder: Path) -> tuple[int, str]:
-    return (int(folder.name), "") if folder.name.isdigit() else (math.inf, folder.name)
-
-
 def job_rows(job_dir: Path) -> list[dict]:
     """Rows of one job: one per style-transfer method of the run (references left out)."""
     try:
@@ -48,7 +44,7 @@ def job_rows(job_dir: Path) -> list[dict]:
 def sweep_rows(sweep_dir: Path) -> tuple[list[dict], list[str]]:
     """Rows of every job, each showing only the overrides that vary across the sweep; and the common ones."""
     jobs = [folder for folder in Path(sweep_dir).iterdir() if folder.is_dir() and folder.name.isdigit()]
-    rows = [row for job in sorted(jobs, key=_job_number) for row in job_rows(job)]
+    rows = [row for job in sorted(jobs, key=lambda folder: int(folder.name)) for row in job_rows(job)]
     listed = [row["overrides"] for row in rows if row["status"] != "unknown"]
     common = [o for o in listed[0] if all(o in overrides for overrides in listed)] if listed else []
     for row in rows:

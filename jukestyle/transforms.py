@@ -13,6 +13,15 @@ from dataclasses import dataclass
 
 import torch
 
+# Frames per block when channels-last features are read or overwritten block by block
+# (16384 x 64 floats = 4 MiB: the block stays in cache, and its temporaries are small).
+_FRAME_BLOCK = 16384
+
+
+def _channels_last(features: torch.Tensor) -> bool:
+    """True for (B, C, T) features stored time-major, as the CPU model makes them (jukebox/layers.py)."""
+    return features.stride(1) == 1 and features.stride(-1) != 1
+
 
 # -- streaming statistics ----------------------------------------------------------------
 @dataclass(frozen=True)
@@ -76,13 +85,13 @@ def _channel_sums(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     Channels-last features (the CPU model's) are read in blocks of frames that stay in cache,
     one pass for both sums; each block's float32 sums are added in float64.
     """
-    if not (features.stride(1) == 1 and features.stride(-1) != 1):
+    if not _channels_last(features):
         return features.sum(dim=-1).double(), features.square().sum(dim=-1).double()
     frames = features.transpose(1, 2)  # (B, T, C), contiguous
     total = torch.zeros(frames.shape[0], frames.shape[2], dtype=torch.float64, device=features.device)
     squares = torch.zeros_like(total)
-    for start in range(0, frames.shape[1], _MAP_CHUNK):
-        block = frames[:, start : start + _MAP_CHUNK]
+    for start in range(0, frames.shape[1], _FRAME_BLOCK):
+        block = frames[:, start : start + _FRAME_BLOCK]
         total += block.sum(dim=1)
         squares += block.square().sum(dim=1)
     return total, squares
@@ -179,21 +188,17 @@ def wct(
     return _channel_map(matrix, offset, features, inplace and features is content).to(content.dtype)
 
 
-# Frames per block when WCT overwrites channels-last features in place (16384 x 64 floats = 4 MiB).
-_MAP_CHUNK = 16384
-
-
 def _channel_map(matrix: torch.Tensor, offset: torch.Tensor, features: torch.Tensor, inplace: bool) -> torch.Tensor:
     """matrix @ features + offset, in the features' memory layout: channels-last features (as the
     CPU model makes them) stay channels-last, so the next layer needs no conversion. In place,
     block by block, each frame's channels depend only on that frame's."""
-    if not (features.stride(1) == 1 and features.stride(-1) != 1):
+    if not _channels_last(features):
         return torch.baddbmm(offset, matrix, features)
     frames, matrix_t, offset_t = features.transpose(1, 2), matrix.transpose(1, 2), offset.transpose(1, 2)
     if not inplace:
         return torch.baddbmm(offset_t, frames, matrix_t).transpose(1, 2)
-    for start in range(0, frames.shape[1], _MAP_CHUNK):
-        block = frames[:, start : start + _MAP_CHUNK]
+    for start in range(0, frames.shape[1], _FRAME_BLOCK):
+        block = frames[:, start : start + _FRAME_BLOCK]
         block.copy_(torch.baddbmm(offset_t, block, matrix_t))
     return features
 

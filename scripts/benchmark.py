@@ -59,13 +59,10 @@ def test_signal(seconds: float, rate: int, seed: int, start: int = 0) -> np.ndar
     return (0.2 * tone * decay + noise).astype(np.float32)
 
 
-def timed(function, repeats: int) -> tuple[float, object]:
-    times, result = [], None
-    for _ in range(repeats):
-        started = time.perf_counter()
-        result = function()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times), result
+def timed(function) -> tuple[float, object]:
+    started = time.perf_counter()
+    result = function()
+    return time.perf_counter() - started, result
 
 
 def counted_flops(function) -> int:
@@ -93,11 +90,11 @@ def speed(model, repeats: int, precision: str, content_seconds: float) -> dict:
     uncached: dict[str, list[float]] = {name: [] for name in METHODS}
     for _ in range(repeats):
         for name, engine in running.items():
-            seconds, result = timed(lambda engine=engine: engine(content, style), 1)
+            seconds, result = timed(lambda engine=engine: engine(content, style))
             assert result.info["style_cached"]
             cached[name].append(seconds)
             engine._styles.clear()  # the next call analyses the style from scratch
-            uncached[name].append(timed(lambda engine=engine: engine(content, style), 1)[0])
+            uncached[name].append(timed(lambda engine=engine: engine(content, style))[0])
     results = {}
     for name, engine in running.items():
         entry = {
