@@ -10,13 +10,17 @@ STAMP := $(VENV)/.installed
 SOUNDFONT := /usr/share/sounds/sf2/FluidR3_GM.sf2
 SYSTEM_PACKAGES := fluidsynth fluid-soundfont-gm
 
-.PHONY: demo test lint format setup system-deps clean
+.PHONY: demo test explore lint format setup system-deps clean
 
 demo: $(STAMP)
 	$(BIN)/python scripts/run.py experiment=adain_multilayer
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The channel explorer (Streamlit) on the bundled model, offline.
+explore: $(STAMP)
+	$(BIN)/streamlit run scripts/channel_explorer.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

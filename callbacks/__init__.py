@@ -1,1 +1,1 @@
-"""Lightning callbacks: the result writer and the W&B media logger."""
+"""Lightning callbacks: the result writer, the W&B media logger, checkpointing, the channel-map writer."""

@@ -1,1 +1,1 @@
-"""LightningDataModules: content/style pairs and the self-supervised training corpus."""
+"""LightningDataModules: content/style pairs, labelled single recordings and the self-supervised training corpus."""

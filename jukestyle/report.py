@@ -21,7 +21,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from jukestyle.fileio import atomic_path, write_text
+from jukestyle.fileio import write_text
+from jukestyle.plots import save_figure
 
 REFERENCE_ORDER = ("identity", "content_as_output", "style_as_output")
 PAPER_FIGURE_2 = "piano-C4--violin-C4"  # the pair of the paper's Fig. 2
@@ -72,13 +73,6 @@ def _title(experiment: str) -> str:
     return f"Experiment {experiment}" if experiment else "All pairs"
 
 
-def _save(figure: plt.Figure, path: Path) -> Path:
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, dpi=110)
-    plt.close(figure)
-    return path
-
-
 def _bars(axis: plt.Axes, methods: list[str], to_source: list[float], to_style: list[float], title: str) -> None:
     x = np.arange(len(methods))
     axis.bar(x - 0.2, to_source, width=0.4, label="l2-mfcc to source", color="#4c72b0")
@@ -104,7 +98,7 @@ def pair_figure(records: list[dict], pair_ids: list[str], title: str, path: Path
     axes[0][0].legend(fontsize=8)
     figure.suptitle(title)
     figure.tight_layout()
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def mean_figure(records: list[dict], title: str, path: Path) -> Path:
@@ -143,7 +137,7 @@ def mean_figure(records: list[dict], title: str, path: Path) -> Path:
     )
     axis.legend(fontsize=8)
     figure.tight_layout()
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def figures_for(records: list[dict], folder: Path) -> dict[str, list[Path]]:

@@ -1,1 +1,1 @@
-"""LightningModules: StyleTransferModule (transfer over pairs) and the VQ-VAE pre-training module."""
+"""LightningModules: StyleTransferModule (transfer over pairs), the VQ-VAE pre-training module, channel maps."""

@@ -52,7 +52,7 @@ def transfer_overrides(pair_files) -> list[str]:
 
 def test_all_experiments_are_tested():
     expected = {"adain_latent", "adain_multilayer", "wct_latent", "wct_multilayer", "codebook", "gram_top_level",
-                "gram_all_levels", "paper_all", "pretrain_vqvae"}  # fmt: skip
+                "gram_all_levels", "paper_all", "pretrain_vqvae", "channel_maps"}  # fmt: skip
     assert expected <= set(EXPERIMENTS)
 
 
@@ -69,6 +69,12 @@ def test_experiment_runs(experiment, pair_files, tiny_corpus, tmp_path):
         ]
         run_config(overrides, out)
         assert (out / "checkpoints" / "last.ckpt").is_file() and (out / "vqvae.pth.tar").is_file()
+        return
+    if experiment == "channel_maps":  # the paper's notes, encoder channels instead of transfers
+        run_config([f"experiment={experiment}", "model=tiny_random", "logger=csv", "data.pieces=[C4]"], out)
+        with open(out / "channel_maps.csv", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        assert rows and {row["piece"] for row in rows} == {"C4"} and (out / "figures" / "channel_map_C4.png").is_file()
         return
     overrides = [f"experiment={experiment}", *transfer_overrides(pair_files)]
     if "gram" in experiment or experiment == "paper_all":

@@ -69,6 +69,10 @@ class VQVAE(nn.Module):
                 f"audio of {x.shape[-1]} samples is shorter than one latent frame at level {level} ({hop} samples)"
             )
 
+    def encoder(self, level: int) -> nn.Module:
+        """Level ``level``'s encoder stack (audio -> latent)."""
+        return self.encoders[self._check_level(level)]
+
     def encoder_blocks(self, level: int) -> list[str]:
         """Names of level ``level``'s encoder blocks in execution order (relative to ``encoders.<level>``)."""
         return named_blocks(self.encoders[self._check_level(level)])
