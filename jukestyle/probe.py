@@ -206,7 +206,7 @@ def record_activations(
     model: VQVAE, audio: np.ndarray | torch.Tensor, level: int, layers: Sequence[int]
 ) -> dict[int, np.ndarray]:
     """The output (channels, frames) of each requested encoder layer for mono ``audio`` at the model's rate."""
-    return _run_hooks(model, audio, level, layers, lambda output: output.contiguous().clone())
+    return _run_hooks(model, audio, level, layers, lambda output: output.clone(memory_format=torch.contiguous_format))
 
 
 def channel_activity(

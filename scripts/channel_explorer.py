@@ -49,7 +49,7 @@ def get_sweep(kind: str, f_start: float, f_end: float, seconds: float, sample_ra
     return probe.frequency_sweep(kind, f_start, f_end, seconds, sample_rate)
 
 
-@st.cache_data(max_entries=16, show_spinner="running the encoder")
+@st.cache_data(max_entries=8, show_spinner="running the encoder")
 def get_activations(source: str, level: int, layer: int, sweep_settings: tuple) -> np.ndarray:
     """(channels, frames) of one layer for the sweep, at the model's rate (all channels: switching is free)."""
     model, sweep = get_model(source), get_sweep(*sweep_settings)

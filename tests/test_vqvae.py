@@ -180,3 +180,13 @@ def test_codebook_ema_state_round_trips():
     fresh = Codebook(size=8, width=3)
     fresh.load_ema_state(state)
     assert torch.equal(fresh.k_sum, codebook.k_sum) and bool(fresh.initialised)
+
+
+def test_inference_path_equals_the_autograd_path(tiny_model, tone):
+    """Without autograd the residual blocks work in place; the features and the audio must not change."""
+    x = torch.as_tensor(tone).reshape(1, 1, -1)
+    with torch.enable_grad():
+        latent, audio = tiny_model.encode_latent(x, 2), tiny_model.reconstruct(x, 2)
+    with torch.inference_mode():
+        assert torch.allclose(tiny_model.encode_latent(x, 2), latent.detach(), atol=1e-6)
+        assert torch.allclose(tiny_model.reconstruct(x, 2), audio.detach(), atol=1e-6)
