@@ -98,9 +98,9 @@ class PairDataset(Dataset):
         return item
 
 
-def _as_list(items: list[dict]) -> list[dict]:
-    """Pairs have different lengths: a batch is a plain list of items."""
-    return items
+def predict_loader(dataset: Dataset, num_workers: int) -> DataLoader:
+    """One item per batch, in order; items hold audio of different lengths, so a batch is a plain list."""
+    return DataLoader(dataset, batch_size=1, shuffle=False, num_workers=num_workers, collate_fn=list)
 
 
 class PairDataModule(pl.LightningDataModule):
@@ -132,10 +132,4 @@ class PairDataModule(pl.LightningDataModule):
         self.pairs = _unique(pairs)
 
     def predict_dataloader(self) -> DataLoader:
-        return DataLoader(
-            PairDataset(self.pairs, self.sample_rate),
-            batch_size=1,
-            shuffle=False,
-            num_workers=self.num_workers,
-            collate_fn=_as_list,
-        )
+        return predict_loader(PairDataset(self.pairs, self.sample_rate), self.num_workers)

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader, Dataset
 
+from datamodules.pairs import predict_loader
 from jukestyle.audio import load_audio
 from jukestyle.errors import JukestyleError
 
@@ -104,10 +105,4 @@ class RecordingDataModule(pl.LightningDataModule):
         self.recordings = read_recordings(self.manifest, self.root, **self.filters)
 
     def predict_dataloader(self) -> DataLoader:
-        return DataLoader(
-            RecordingDataset(self.recordings, self.sample_rate),
-            batch_size=1,
-            shuffle=False,
-            num_workers=self.num_workers,
-            collate_fn=list,  # recordings differ in length: a batch is a plain list of items
-        )
+        return predict_loader(RecordingDataset(self.recordings, self.sample_rate), self.num_workers)

@@ -40,14 +40,18 @@ class ChannelMap:
     threshold: float
 
     def active(self, layer: int) -> np.ndarray:
-        """(instruments, channels) booleans: the channel's activity is above the layer's threshold."""
+        """(instruments, channels) booleans: the channel's activity is above the layer's threshold
+        (activities are rectified means, never negative, so a silent layer has no active channel)."""
         values = self.activity[layer]
-        peak = values.max()
-        return values > self.threshold * peak if peak > 0 else np.zeros(values.shape, dtype=bool)
+        return values > self.threshold * values.max()
+
+    def active_count(self, layer: int) -> np.ndarray:
+        """(channels,) how many instruments each channel is active for."""
+        return self.active(layer).sum(axis=0)
 
     def selective(self, layer: int) -> np.ndarray:
         """(channels,) booleans: active for at least one instrument and silent for at least one."""
-        count = self.active(layer).sum(axis=0)
+        count = self.active_count(layer)
         return (count > 0) & (count < len(self.instruments))
 
     def selective_channels(self) -> list[tuple[int, int]]:
@@ -66,7 +70,7 @@ class ChannelMap:
         """Per layer: how many channels are active for every instrument, for none, and for some only."""
         rows = []
         for layer in self.layers:
-            count = self.active(layer.index).sum(axis=0)
+            count = self.active_count(layer.index)
             rows.append(
                 {
                     "layer": layer.index,
@@ -138,7 +142,7 @@ def write_channel_maps(output_dir: str | Path, maps: Sequence[ChannelMap], max_c
     lines = ["# Instrument channel maps", ""]
     for channel_map in maps:
         title = f"{channel_map.piece}, level {channel_map.level} encoder, threshold {channel_map.threshold:g}"
-        counts = [channel_map.active(layer.index).sum(axis=0) for layer in channel_map.layers]
+        counts = [channel_map.active_count(layer.index) for layer in channel_map.layers]
         figure = channel_map_figure(counts, len(channel_map.instruments), title)
         written[f"map_{channel_map.piece}"] = save_figure(
             figure, output_dir / "figures" / f"channel_map_{channel_map.piece}.png"

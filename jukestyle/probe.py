@@ -20,7 +20,7 @@ The Streamlit app (``scripts/channel_explorer.py``) and the channel maps
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -168,7 +168,11 @@ class _Done(Exception):
 
 
 def _run_hooks(
-    model: VQVAE, audio: np.ndarray | torch.Tensor, level: int, layers: Sequence[int] | None, reduce
+    model: VQVAE,
+    audio: np.ndarray | torch.Tensor,
+    level: int,
+    layers: Sequence[int] | None,
+    reduce: Callable[[torch.Tensor], torch.Tensor],
 ) -> dict[int, np.ndarray]:
     """Run level ``level``'s encoder on mono ``audio`` and return ``reduce(output[0])`` of each requested
     layer (every layer when ``layers`` is None). Reducing inside the hook keeps memory at one layer's output;
