@@ -12,12 +12,14 @@ from jukestyle.audio import load_audio, prepare_audio
 from jukestyle.jukebox import VQVAE, load_vqvae
 from jukestyle.methods import make_method
 from jukestyle.pipeline import StyleTransfer
+from jukestyle.runtime import configure_cpu
 
 AudioInput = str | os.PathLike | np.ndarray
 
 
 @lru_cache(maxsize=4)
 def _model(source: str) -> VQVAE:
+    configure_cpu()  # once per process, with the first model: see jukestyle/runtime.py
     return load_vqvae(source)
 
 

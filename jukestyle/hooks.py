@@ -64,17 +64,35 @@ def feature_hooks(model: VQVAE, level: int, transforms: Mapping[str, FeatureMap]
             handle.remove()
 
 
-def record_features(model: VQVAE, level: int, latent: torch.Tensor, points: Sequence[str]) -> dict[str, torch.Tensor]:
-    """Decode ``latent`` unchanged and return the features seen at each point."""
-    recorded: dict[str, torch.Tensor] = {}
+class _Done(Exception):
+    """Raised by the last measuring hook: nothing after it needs to run."""
 
-    def recorder(point: str) -> FeatureMap:
-        def record(features: torch.Tensor) -> torch.Tensor:
-            recorded[point] = features
+
+def measure_features(
+    model: VQVAE, level: int, latent: torch.Tensor, measures: Mapping[str, Callable[[torch.Tensor], object]]
+) -> dict[str, object]:
+    """Decode ``latent`` unchanged and return ``measures[point]`` of the features seen at each point.
+
+    Each measure runs inside its hook, so that features need not be kept (a style's analysis holds
+    one statistic per point, not tens of MB of features); decoding stops after the last point.
+    """
+    points = resolve_points(model, level, list(measures))
+    measured: dict[str, object] = {}
+
+    def measuring(point: str) -> FeatureMap:
+        def measure(features: torch.Tensor) -> torch.Tensor:
+            measured[point] = measures[point](features)
+            if point == points[-1]:
+                raise _Done
             return features
 
-        return record
+        return measure
 
-    with feature_hooks(model, level, {point: recorder(point) for point in points}):
+    with feature_hooks(model, level, {point: measuring(point) for point in points}), contextlib.suppress(_Done):
         model.decode_latent(latent, level)
-    return recorded
+    return measured
+
+
+def record_features(model: VQVAE, level: int, latent: torch.Tensor, points: Sequence[str]) -> dict[str, torch.Tensor]:
+    """Decode ``latent`` unchanged and return the features seen at each point."""
+    return measure_features(model, level, latent, {point: lambda features: features for point in points})

@@ -17,7 +17,7 @@ import torch
 
 from jukestyle import gram, transforms
 from jukestyle.errors import ConfigError
-from jukestyle.hooks import LATENT, feature_hooks, record_features, resolve_points
+from jukestyle.hooks import LATENT, feature_hooks, measure_features, resolve_points
 from jukestyle.jukebox import VQVAE
 
 
@@ -125,11 +125,14 @@ class _FeatureTransfer(Method):
         """Overwrite a block's output when nothing else needs it: no blend with it, no autograd."""
         return self.alpha == 1.0 and not torch.is_grad_enabled() and features.dtype == torch.float32
 
-    def _moments(self, model: VQVAE, style: torch.Tensor) -> dict[str, transforms.Moments]:
+    def _measure(self, features: torch.Tensor) -> transforms.Moments | transforms.ChannelMoments:
+        """What a style's analysis keeps of its features at one point (summed over windows)."""
+        raise NotImplementedError
+
+    def _moments(self, model: VQVAE, style: torch.Tensor) -> dict[str, object]:
         points = resolve_points(model, self.level, self.points)
         latent = _quantised_latent(model, style, self.level)
-        features = record_features(model, self.level, latent, points)
-        return {point: transforms.moments(features[point]) for point in points}
+        return measure_features(model, self.level, latent, {point: self._measure for point in points})
 
     def analyse(self, model: VQVAE, style: torch.Tensor) -> dict[str, object]:
         return self.analyse_windows(model, [style])
@@ -164,7 +167,10 @@ class AdaIN(_FeatureTransfer):
 
     name = "adain"
 
-    def _stats(self, moments: transforms.Moments) -> transforms.MeanStd:
+    def _measure(self, features: torch.Tensor) -> transforms.ChannelMoments:
+        return transforms.channel_moments(features)
+
+    def _stats(self, moments: transforms.ChannelMoments) -> transforms.MeanStd:
         return transforms.adain_stats(moments, self.eps)
 
     def _transform(self, features: torch.Tensor, stats: transforms.MeanStd) -> torch.Tensor:
@@ -187,13 +193,14 @@ class WCT(_FeatureTransfer):
         super().__init__(level, points, alpha, eps)
         self.cutoff = float(cutoff)
 
+    def _measure(self, features: torch.Tensor) -> transforms.Moments:
+        return transforms.moments(features)
+
     def _stats(self, moments: transforms.Moments) -> transforms.ColourStats:
         return transforms.wct_stats(moments, self.eps, self.cutoff)
 
     def _transform(self, features: torch.Tensor, stats: transforms.ColourStats) -> torch.Tensor:
-        return transforms.wct(
-            features, style_stats=stats, eps=self.eps, cutoff=self.cutoff, inplace=self._inplace(features)
-        )
+        return transforms.wct(features, style_stats=stats, eps=self.eps, cutoff=self.cutoff)
 
 
 class GramOptimisation(Method):

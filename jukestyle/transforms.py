@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 # Frames per block when channels-last features are read or overwritten block by block
 # (16384 x 64 floats = 4 MiB: the block stays in cache, and its temporaries are small).
@@ -54,9 +55,28 @@ def moments(features: torch.Tensor) -> Moments:
     """Float64 sums; the long product over time is one matrix product in the features' precision,
     which is an order of magnitude faster than a float64 copy of features that can be tens of MB."""
     features = _working(features)
-    outer = (features @ features.transpose(1, 2)).double()
+    with torch.autocast(features.device.type, enabled=False):  # bf16 autocast would round the product
+        outer = (features @ features.transpose(1, 2)).double()
     # a float64 sum would first copy the features to float64; torch's float32 sum is cascaded
     return Moments(features.shape[-1], features.sum(dim=-1).double(), outer)
+
+
+@dataclass(frozen=True)
+class ChannelMoments:
+    """Per-channel sums over time and sums of squares (B, C), in float64: all that AdaIN needs of
+    a style, summed over windows like ``Moments``, without the C x C product."""
+
+    count: int
+    total: torch.Tensor  # (B, C)
+    squares: torch.Tensor  # (B, C)
+
+    def __add__(self, other: ChannelMoments) -> ChannelMoments:
+        return ChannelMoments(self.count + other.count, self.total + other.total, self.squares + other.squares)
+
+
+def channel_moments(features: torch.Tensor) -> ChannelMoments:
+    working = _working(features)
+    return ChannelMoments(working.shape[-1], *_channel_sums(working))
 
 
 # -- AdaIN (Huang & Belongie 2017; the paper's eq. 9) ---------------------------------
@@ -97,8 +117,12 @@ def _channel_sums(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return total, squares
 
 
-def adain_stats(style: torch.Tensor | Moments, eps: float = 1e-5) -> MeanStd:
+def adain_stats(style: torch.Tensor | Moments | ChannelMoments, eps: float = 1e-5) -> MeanStd:
     """The style's channel means and standard deviations, from its features or their moments."""
+    if isinstance(style, ChannelMoments):
+        mean = style.total / style.count
+        variance = (style.squares / style.count - mean**2).clamp_min(0.0)
+        return MeanStd(mean[..., None].float(), torch.sqrt(variance + eps)[..., None].float())
     if not isinstance(style, Moments):
         return mean_std(style, eps)
     variance = style.covariance().diagonal(dim1=-2, dim2=-1).clamp_min(0.0)[..., None]
@@ -168,11 +192,8 @@ def wct(
     style_stats: ColourStats | None = None,
     eps: float = 1e-5,
     cutoff: float = 1e-5,
-    inplace: bool = False,
 ) -> torch.Tensor:
     """Whiten the content's channel covariance, colour it with the style's, add the style mean.
-
-    ``inplace`` overwrites channels-last float32 ``content`` (no autograd), as ``adain`` does.
 
     Statistics and eigendecompositions in float64; returned in the content's dtype.
     """
@@ -185,22 +206,34 @@ def wct(
     offset = target.mean - transform @ stats.mean()
     features = _working(content)
     matrix, offset = transform.to(features.dtype), offset.to(features.dtype)
-    return _channel_map(matrix, offset, features, inplace and features is content).to(content.dtype)
+    return _channel_map(matrix, offset, features).to(content.dtype)
 
 
-def _channel_map(matrix: torch.Tensor, offset: torch.Tensor, features: torch.Tensor, inplace: bool) -> torch.Tensor:
-    """matrix @ features + offset, in the features' memory layout: channels-last features (as the
-    CPU model makes them) stay channels-last, so the next layer needs no conversion. In place,
-    block by block, each frame's channels depend only on that frame's."""
-    if not _channels_last(features):
+def _channel_map(matrix: torch.Tensor, offset: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+    """matrix @ features + offset, frame by frame, in the features' memory layout.
+
+    Channels-last float32 features on CPU (the model's) go through oneDNN as a 1x1 convolution,
+    one per batch element: 1.6x faster than the same product as a matrix multiplication (31 vs
+    49 ms for 64 channels x 441,000 frames), and the output stays channels-last for the next layer.
+    """
+    if not (_channels_last(features) and features.device.type == "cpu" and features.dtype == torch.float32):
         return torch.baddbmm(offset, matrix, features)
-    frames, matrix_t, offset_t = features.transpose(1, 2), matrix.transpose(1, 2), offset.transpose(1, 2)
-    if not inplace:
-        return torch.baddbmm(offset_t, frames, matrix_t).transpose(1, 2)
-    for start in range(0, frames.shape[1], _FRAME_BLOCK):
-        block = frames[:, start : start + _FRAME_BLOCK]
-        block.copy_(torch.baddbmm(offset_t, block, matrix_t))
-    return features
+    mapped = []
+    with torch.autocast("cpu", enabled=False):  # in the statistics' precision, also under bf16 autocast
+        for index in range(features.shape[0]):
+            element = features[index : index + 1].unsqueeze(2)  # (1, C, 1, T), channels-last: no copy
+            output = F.conv2d(element, matrix[index, :, :, None, None], offset[index, :, 0])
+            mapped.append(output.contiguous(memory_format=torch.channels_last).squeeze(2))
+    if len(mapped) == 1:
+        return mapped[0]
+    return _joined(mapped, features)
+
+
+def _joined(elements: list[torch.Tensor], like: torch.Tensor) -> torch.Tensor:
+    joined = torch.empty_like(like)  # keeps the channels-last layout, which torch.cat would not
+    for index, element in enumerate(elements):
+        joined[index].copy_(element[0])
+    return joined
 
 
 # -- shared ----------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from jukestyle.jukebox import load_vqvae  # noqa: E402
 from jukestyle.methods import make_method  # noqa: E402
 from jukestyle.metrics import l2_mfcc  # noqa: E402
 from jukestyle.pipeline import StyleTransfer  # noqa: E402
+from jukestyle.runtime import configure_cpu  # noqa: E402
 
 METHODS = ("identity", "codebook", "adain", "wct", "gram")
 GRAM_ITERATIONS = 3  # timed L-BFGS iterations; reported per iteration
@@ -104,6 +105,7 @@ def speed(model, repeats: int, precision: str, content_seconds: float) -> dict:
         }
         if name == "gram":  # per iteration: the optimisation's evaluations (forward + backward through the encoder)
             evaluations = len(outputs[name].info["loss_curve"])
+            cached[name] = [seconds / evaluations for seconds in cached[name]]
             entry = {key: value / evaluations for key, value in entry.items()}
             entry["evaluations_timed"] = evaluations
         entry["output"] = outputs[name].audio
@@ -111,11 +113,13 @@ def speed(model, repeats: int, precision: str, content_seconds: float) -> dict:
             f"  {precision} {name}: {entry['seconds']:.3f} s (uncached {entry['seconds_uncached']:.3f} s)", flush=True
         )
         results[name] = entry
-    floor = results["identity"]["seconds"]
-    for entry in results.values():
+    for name, entry in results.items():
         entry["rtf"] = entry["seconds"] / content_seconds
         entry["rtf_uncached"] = entry["seconds_uncached"] / content_seconds
-        entry["ratio_to_reconstruction"] = entry["seconds"] / floor
+        # The median of each round's ratio: a shared machine's speed drifts by a third over minutes,
+        # which a ratio of medians taken over all rounds would mistake for a difference between methods.
+        per_round = [seconds / floor for seconds, floor in zip(cached[name], cached["identity"], strict=True)]
+        entry["ratio_to_reconstruction"] = statistics.median(per_round)
         entry["gflops"] = entry["flops"] / entry["seconds"] / 1e9  # achieved GFLOP/s
         entry["gflop"] = entry.pop("flops") / 1e9
     return results
@@ -149,8 +153,10 @@ def markdown(results: dict, meta: dict) -> str:
         "",
         f"`python scripts/benchmark.py` on {meta['machine']}, model `{meta['model']}`, "
         f"{meta['content_seconds']:.0f} s of 44.1 kHz content and style at level 2, torch {meta['torch']}, "
-        f"{meta['threads']} threads; {meta['date']}. Medians of {meta['repeats']} runs. "
-        "gram: per L-BFGS iteration. The floor is `identity`, the plain reconstruction of the same audio.",
+        f"{meta['threads']} threads; {meta['date']}. Medians of {meta['repeats']} rounds "
+        f"({meta['bf16_repeats']} under bf16). "
+        "gram: per L-BFGS iteration. The floor is `identity`, the plain reconstruction of the same audio; "
+        "`x reconstruction` is the median over rounds of each round's ratio (the methods take turns in every round).",
         "",
     ]
     for device, entries in results.items():
@@ -197,13 +203,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="bundled")
     parser.add_argument("--seconds", type=float, default=10.0, help="content and style duration")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=9, help="timed rounds in float32")
+    parser.add_argument("--bf16-repeats", type=int, default=3, help="timed rounds under bf16 autocast")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
     parser.add_argument("--output", type=Path, default=REPO / "benchmarks" / "results.json")
     parser.add_argument("--memory-probe", nargs=2, metavar=("CONTENT", "STYLE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    configure_cpu(threads=args.threads)  # as every entry point of the project does
     if args.memory_probe:
         memory_probe(*args.memory_probe, args.model)
         return
@@ -217,7 +224,7 @@ def main() -> None:
         print(f"{key}: timing {', '.join(METHODS)}", flush=True)
         model.to(device)
         entries = speed(model, args.repeats, "fp32", args.seconds)
-        low = speed(model, args.repeats, "bf16", args.seconds)
+        low = speed(model, args.bf16_repeats, "bf16", args.seconds)
         for name, entry in entries.items():
             reference = entry.pop("output")
             output = low[name].pop("output")
@@ -239,6 +246,7 @@ def main() -> None:
         "model": args.model,
         "content_seconds": args.seconds,
         "repeats": args.repeats,
+        "bf16_repeats": args.bf16_repeats,
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",

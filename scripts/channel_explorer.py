@@ -28,6 +28,7 @@ from jukestyle.audio import resample
 from jukestyle.errors import JukestyleError
 from jukestyle.jukebox import VQVAE, build_vqvae, load_vqvae
 from jukestyle.plots import channel_response_figure, mel_spectrogram_figure
+from jukestyle.runtime import configure_cpu
 
 MODELS = {
     "bundled": "jukestyle_gm: the bundled pre-trained model",
@@ -40,6 +41,7 @@ ACTIVATION_RATE = 22050  # the rate the activation is played and drawn at
 
 @st.cache_resource(show_spinner="loading the model")
 def get_model(source: str) -> VQVAE:
+    configure_cpu()  # once per process: see jukestyle/runtime.py
     model = build_vqvae("tiny", seed=0) if source == "tiny" else load_vqvae(source)
     return model.eval()
 

@@ -120,6 +120,8 @@ def _name_sweep_jobs(cfg: DictConfig) -> None:
 def run(cfg: DictConfig) -> None:
     output_dir = Path(cfg.paths.output_dir)
     pl.seed_everything(cfg.seed, workers=True)
+    if cfg.get("runtime"):
+        build(cfg.runtime)
     _name_sweep_jobs(cfg)
     uses_wandb = _uses_wandb(cfg)
     with contextlib.ExitStack() as stack:

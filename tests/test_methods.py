@@ -17,7 +17,7 @@ from signals import harmonic_tone
 import jukestyle
 from jukestyle import transforms
 from jukestyle.errors import AudioError, ConfigError
-from jukestyle.hooks import LATENT, feature_hooks, hook_points, record_features, resolve_points
+from jukestyle.hooks import LATENT, feature_hooks, hook_points, measure_features, record_features, resolve_points
 from jukestyle.methods import METHODS, AdaIN, CodebookRestriction, GramOptimisation, Identity, make_method
 from jukestyle.pipeline import StyleTransfer
 
@@ -87,6 +87,20 @@ def test_transforms_act_iteratively_block_by_block(tiny_model):
         handle.remove()
     torch.testing.assert_close(seen["x"], plain[first] * 2.0)
     assert not torch.allclose(changed[second], plain[second])
+
+
+def test_measuring_keeps_one_statistic_per_point_and_stops_after_the_last(tiny_model):
+    latent = tiny_model.dequantise(tiny_model.encode(clip(262), LEVEL), LEVEL)
+    blocks = tiny_model.decoder_blocks(LEVEL)
+    plain = record_features(tiny_model, LEVEL, latent, [LATENT, blocks[1]])
+    ran = []
+    handle = tiny_model.decoder_block(LEVEL, blocks[2]).register_forward_hook(lambda *args: ran.append(True))
+    try:
+        means = measure_features(tiny_model, LEVEL, latent, {LATENT: torch.mean, blocks[1]: torch.mean})
+    finally:
+        handle.remove()
+    assert means == {LATENT: plain[LATENT].mean(), blocks[1]: plain[blocks[1]].mean()}
+    assert not ran  # nothing after the last point was computed
 
 
 # -- methods ---------------------------------------------------------------------------

@@ -57,6 +57,16 @@ def test_precomputed_statistics_give_the_same_result():
         transforms.adain(content)
 
 
+def test_style_statistics_summed_over_windows_equal_those_of_the_whole():
+    style = correlated(1, 8, 300, 9) + 3.0
+    whole = transforms.adain_stats(style)
+    windows = [style[..., :100], style[..., 100:220], style[..., 220:]]
+    for measure in (transforms.channel_moments, transforms.moments):  # adain's analysis, and wct's
+        summed = measure(windows[0]) + measure(windows[1]) + measure(windows[2])
+        torch.testing.assert_close(transforms.adain_stats(summed).mean, whole.mean, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(transforms.adain_stats(summed).std, whole.std, rtol=1e-4, atol=1e-5)
+
+
 def test_alpha_zero_returns_the_content_features():
     content, style = correlated(1, 8, 100, 9), correlated(1, 8, 80, 10)
     assert torch.equal(transforms.blend(transforms.wct(content, style), content, 0.0), content)
@@ -107,20 +117,25 @@ def test_codebook_restriction_is_chunked_without_changing_the_result(monkeypatch
     assert torch.equal(transforms.codebook_restrict(content, codebook, style_codes), whole)
 
 
-def test_in_place_transforms_on_channels_last_features_equal_the_pure_ones():
-    """The CPU model's features are channels-last; the in-place variants overwrite them block by block."""
+def test_transforms_of_channels_last_features_equal_the_float64_ones():
+    """The CPU model's features are channels-last: adain can overwrite them block by block, wct maps them with
+    a 1x1 convolution per batch element; both keep the layout and equal the float64 result."""
     generator = torch.Generator().manual_seed(3)
-    style = torch.randn(1, 8, 500, generator=generator) * 2.0 + 1.0
-    content = (torch.randn(1, 500, 8, generator=generator) * 0.5 + 5.0).transpose(1, 2)  # mean >> std
+    style = torch.randn(2, 8, 500, generator=generator) * 2.0 + 1.0
+    content = (torch.randn(2, 500, 8, generator=generator) * 0.5 + 5.0).transpose(1, 2)  # mean >> std
     assert content.stride(1) == 1  # channels-last, as the model makes them
     for transform in (transforms.adain, transforms.wct):
         truth = transform(content.double(), style.double())  # float64 throughout
-        overwritten = content.clone(memory_format=torch.preserve_format)
-        result = transform(overwritten, style, inplace=True)
-        assert result.data_ptr() == overwritten.data_ptr() and result.stride() == content.stride()
         # float32 features with a mean ten times their deviation: within 1e-4 of the features' scale (10)
+        result = transform(content, style)
+        assert result.stride() == content.stride()
         torch.testing.assert_close(result.double(), truth, rtol=0, atol=1e-3)
-        torch.testing.assert_close(transform(content, style).double(), truth, rtol=0, atol=1e-3)
+        with torch.autocast("cpu", dtype=torch.bfloat16):  # the model's precision option leaves the transform as is
+            torch.testing.assert_close(transform(content, style).double(), truth, rtol=0, atol=1e-3)
+    overwritten = content.clone(memory_format=torch.preserve_format)
+    result = transforms.adain(overwritten, style, inplace=True)
+    assert result.data_ptr() == overwritten.data_ptr()
+    torch.testing.assert_close(result.double(), transforms.adain(content.double(), style.double()), rtol=0, atol=1e-3)
     torch.testing.assert_close(
         transforms.adain(content, style).std(-1, unbiased=False), style.std(-1, unbiased=False), rtol=1e-3, atol=1e-3
     )
