@@ -144,7 +144,19 @@ def memory_probe(content: str, style: str, model_source: str) -> None:
     engine = StyleTransfer(model, make_method("adain"))
     with tempfile.TemporaryDirectory() as folder:
         engine.transfer_file(content, style, Path(folder) / "out.wav")
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # Linux: KiB -> MiB
+    print(peak_rss_mib())
+
+
+def peak_rss_mib() -> float:
+    """This process's own peak RSS. Linux keeps ru_maxrss across fork and exec, so in a probe started by a
+    benchmark holding gigabytes it reports the parent's peak; the address space's high-water mark (VmHWM)
+    starts afresh with the exec."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB -> MiB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / (1024 if sys.platform == "darwin" else 1)
 
 
 def markdown(results: dict, meta: dict) -> str:
