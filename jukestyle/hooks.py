@@ -64,8 +64,8 @@ def feature_hooks(model: VQVAE, level: int, transforms: Mapping[str, FeatureMap]
             handle.remove()
 
 
-class _Done(Exception):
-    """Raised by the last measuring hook: nothing after it needs to run."""
+class StopForward(Exception):
+    """Raised by a hook that has seen the last features wanted: nothing after it needs to run."""
 
 
 def measure_features(
@@ -83,12 +83,12 @@ def measure_features(
         def measure(features: torch.Tensor) -> torch.Tensor:
             measured[point] = measures[point](features)
             if point == points[-1]:
-                raise _Done
+                raise StopForward
             return features
 
         return measure
 
-    with feature_hooks(model, level, {point: measuring(point) for point in points}), contextlib.suppress(_Done):
+    with feature_hooks(model, level, {point: measuring(point) for point in points}), contextlib.suppress(StopForward):
         model.decode_latent(latent, level)
     return measured
 

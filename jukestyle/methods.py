@@ -121,10 +121,6 @@ class _FeatureTransfer(Method):
     def _transform(self, features: torch.Tensor, stats: object) -> torch.Tensor:
         raise NotImplementedError
 
-    def _inplace(self, features: torch.Tensor) -> bool:
-        """Overwrite a block's output when nothing else needs it: no blend with it, no autograd."""
-        return self.alpha == 1.0 and not torch.is_grad_enabled() and features.dtype == torch.float32
-
     def _measure(self, features: torch.Tensor) -> transforms.Moments | transforms.ChannelMoments:
         """What a style's analysis keeps of its features at one point (summed over windows)."""
         raise NotImplementedError
@@ -172,6 +168,10 @@ class AdaIN(_FeatureTransfer):
 
     def _stats(self, moments: transforms.ChannelMoments) -> transforms.MeanStd:
         return transforms.adain_stats(moments, self.eps)
+
+    def _inplace(self, features: torch.Tensor) -> bool:
+        """Overwrite a block's output when nothing else needs it: no blend with it, no autograd."""
+        return self.alpha == 1.0 and not torch.is_grad_enabled() and features.dtype == torch.float32
 
     def _transform(self, features: torch.Tensor, stats: transforms.MeanStd) -> torch.Tensor:
         return transforms.adain(features, style_stats=stats, eps=self.eps, inplace=self._inplace(features))

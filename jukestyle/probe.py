@@ -28,6 +28,7 @@ import soxr
 import torch
 
 from jukestyle.errors import ConfigError
+from jukestyle.hooks import StopForward
 from jukestyle.jukebox import VQVAE
 from jukestyle.jukebox.layers import Conv1d
 
@@ -163,10 +164,6 @@ def encoder_layers(model: VQVAE, level: int) -> list[EncoderLayer]:
     return layers
 
 
-class _Done(Exception):
-    """Raised by the last hook: layers after the deepest requested one need not run."""
-
-
 def _run_hooks(
     model: VQVAE,
     audio: np.ndarray | torch.Tensor,
@@ -189,7 +186,7 @@ def _run_hooks(
         def record(module, args, output):
             recorded[index] = reduce(output[0].detach().float()).cpu().numpy()
             if len(recorded) == len(wanted):
-                raise _Done
+                raise StopForward
 
         return record
 
@@ -198,7 +195,7 @@ def _run_hooks(
     try:
         with torch.inference_mode():
             model.encode_latent(x.to(next(model.parameters()).device), level)
-    except _Done:
+    except StopForward:
         pass
     finally:
         for handle in handles:

@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
+
+from jukestyle.jukebox.layers import channels_last_conv1d
 
 # Frames per block when channels-last features are read or overwritten block by block
 # (16384 x 64 floats = 4 MiB: the block stays in cache, and its temporaries are small).
@@ -89,14 +90,16 @@ class MeanStd:
 def mean_std(features: torch.Tensor, eps: float = 1e-5) -> MeanStd:
     """Per-channel mean and standard deviation over time; ``eps`` keeps silent channels finite.
 
-    From the moments: on the channels-last features of the CPU model, a mean and a matrix
-    product are several times faster than torch.var_mean.
+    From per-channel sums read block by block (``_channel_sums``): on the channels-last features
+    of the CPU model, several times faster than torch.var_mean.
     """
-    working = _working(features)
-    total, squares = _channel_sums(working)
-    mean = total / working.shape[-1]
-    variance = (squares / working.shape[-1] - mean**2).clamp_min(0.0)
-    return MeanStd(mean[..., None].to(working.dtype), torch.sqrt(variance + eps)[..., None].to(working.dtype))
+    return _mean_std(channel_moments(features), eps, _working(features).dtype)
+
+
+def _mean_std(sums: ChannelMoments, eps: float, dtype: torch.dtype) -> MeanStd:
+    mean = sums.total / sums.count
+    variance = (sums.squares / sums.count - mean**2).clamp_min(0.0)
+    return MeanStd(mean[..., None].to(dtype), torch.sqrt(variance + eps)[..., None].to(dtype))
 
 
 def _channel_sums(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -120,9 +123,7 @@ def _channel_sums(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def adain_stats(style: torch.Tensor | Moments | ChannelMoments, eps: float = 1e-5) -> MeanStd:
     """The style's channel means and standard deviations, from its features or their moments."""
     if isinstance(style, ChannelMoments):
-        mean = style.total / style.count
-        variance = (style.squares / style.count - mean**2).clamp_min(0.0)
-        return MeanStd(mean[..., None].float(), torch.sqrt(variance + eps)[..., None].float())
+        return _mean_std(style, eps, torch.float32)
     if not isinstance(style, Moments):
         return mean_std(style, eps)
     variance = style.covariance().diagonal(dim1=-2, dim2=-1).clamp_min(0.0)[..., None]
@@ -218,20 +219,15 @@ def _channel_map(matrix: torch.Tensor, offset: torch.Tensor, features: torch.Ten
     """
     if not (_channels_last(features) and features.device.type == "cpu" and features.dtype == torch.float32):
         return torch.baddbmm(offset, matrix, features)
-    mapped = []
     with torch.autocast("cpu", enabled=False):  # in the statistics' precision, also under bf16 autocast
-        for index in range(features.shape[0]):
-            element = features[index : index + 1].unsqueeze(2)  # (1, C, 1, T), channels-last: no copy
-            output = F.conv2d(element, matrix[index, :, :, None, None], offset[index, :, 0])
-            mapped.append(output.contiguous(memory_format=torch.channels_last).squeeze(2))
+        mapped = [
+            channels_last_conv1d(features[index : index + 1], matrix[index, :, :, None], offset[index, :, 0])
+            for index in range(features.shape[0])
+        ]
     if len(mapped) == 1:
         return mapped[0]
-    return _joined(mapped, features)
-
-
-def _joined(elements: list[torch.Tensor], like: torch.Tensor) -> torch.Tensor:
-    joined = torch.empty_like(like)  # keeps the channels-last layout, which torch.cat would not
-    for index, element in enumerate(elements):
+    joined = torch.empty_like(features)  # keeps the channels-last layout, which torch.cat would not
+    for index, element in enumerate(mapped):
         joined[index].copy_(element[0])
     return joined
 

@@ -27,16 +27,29 @@ def _channels_last(x: torch.Tensor) -> torch.Tensor:
     return x.unsqueeze(2).contiguous(memory_format=torch.channels_last)  # no copy if already channels-last
 
 
+def channels_last_conv1d(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    stride: int = 1,
+    padding: int = 0,
+    dilation: int = 1,
+    groups: int = 1,
+) -> torch.Tensor:
+    """F.conv1d(x, weight, ...) computed as a channels-last 2-D convolution; the output is channels-last."""
+    y = F.conv2d(_channels_last(x), weight.unsqueeze(2), bias, (1, stride), (0, padding), (1, dilation), groups)
+    # With one input channel the layout is ambiguous and oneDNN answers channels-first: fix it here,
+    # once, rather than in every following layer.
+    return y.contiguous(memory_format=torch.channels_last).squeeze(2)
+
+
 class Conv1d(nn.Conv1d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.device.type != "cpu" or self.padding_mode != "zeros" or isinstance(self.padding, str):
             return super().forward(x)
-        weight = self.weight.unsqueeze(2)
-        stride, padding, dilation = (1, self.stride[0]), (0, self.padding[0]), (1, self.dilation[0])
-        y = F.conv2d(_channels_last(x), weight, self.bias, stride, padding, dilation, self.groups)
-        # With one input channel the layout is ambiguous and oneDNN answers channels-first: fix it here,
-        # once, rather than in every following layer.
-        return y.contiguous(memory_format=torch.channels_last).squeeze(2)
+        return channels_last_conv1d(
+            x, self.weight, self.bias, self.stride[0], self.padding[0], self.dilation[0], self.groups
+        )
 
 
 class ConvTranspose1d(nn.ConvTranspose1d):
