@@ -56,6 +56,8 @@ class VQVAEPretrainModule(pl.LightningModule):
         self._resumed = False
         self._val_histograms: dict[int, torch.Tensor] = {}
         self._seconds_before = float(train_seconds)  # wall time of earlier runs of this training
+        # A fine-tune continues the trainings of the checkpoint it starts from: its export lists them.
+        self.history = list(getattr(vqvae, "lineage", [])) if codebook_init == "keep" else []
         self._started = time.monotonic()
 
     # -- set-up ----------------------------------------------------------------
@@ -174,4 +176,5 @@ class VQVAEPretrainModule(pl.LightningModule):
             trained_levels=self.levels,
             train_seconds=self.train_seconds(),
             training=self.training_info(),
+            history=self.history,
         )

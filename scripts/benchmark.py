@@ -2,6 +2,7 @@
 
     python scripts/benchmark.py                       # bundled model, 10 s of content and style, level 2
     python scripts/benchmark.py --model jukebox_5b    # the official weights
+    python scripts/benchmark.py --devices gpu --no-memory   # add or refresh the GPU entry only
 
 For identity (plain reconstruction: the floor), codebook, adain, wct and gram (per L-BFGS
 iteration) on 10 s of 44.1 kHz content with a 10 s style whose analysis is cached (one
@@ -10,11 +11,14 @@ ratio to the reconstruction, GFLOP counted by torch's FlopCounterMode and the ra
 bf16 autocast is timed too, with its drift in l2-mfcc against float32. Peak memory (RSS) of
 a fresh process streaming 30 s, 2 min and 10 min of content through adain shows that
 memory does not grow with duration. Close other work first: the numbers are wall-clock.
+Devices not timed in a run keep their entries (and their machine's description) from the
+existing results file, so the CPU and GPU entries can be measured on different machines.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import resource
@@ -163,19 +167,23 @@ def markdown(results: dict, meta: dict) -> str:
     lines = [
         "# Benchmarks",
         "",
-        f"`python scripts/benchmark.py` on {meta['machine']}, model `{meta['model']}`, "
-        f"{meta['content_seconds']:.0f} s of 44.1 kHz content and style at level 2, torch {meta['torch']}, "
-        f"{meta['threads']} threads; {meta['date']}. Medians of {meta['repeats']} rounds "
-        f"({meta['bf16_repeats']} under bf16). "
-        "gram: per L-BFGS iteration. The floor is `identity`, the plain reconstruction of the same audio; "
-        "`x reconstruction` is the median over rounds of each round's ratio (the methods take turns in every round).",
+        "`python scripts/benchmark.py`: 44.1 kHz content and a style of the same length at level 2 (the machine, "
+        "model and rounds of each device are given under its heading). gram: per L-BFGS iteration. The floor is "
+        "`identity`, the plain reconstruction of the same audio; `x reconstruction` is the median over rounds of "
+        "each round's ratio (the methods take turns in every round). Times are end to end: loudness normalisation "
+        "and the copy of the output to the host included.",
         "",
     ]
     for device, entries in results.items():
-        if device.startswith("memory"):
+        if device == "memory":
             continue
+        about = meta[device]
         lines += [
             f"## {device}",
+            "",
+            f"{about['machine']}, model `{about['model']}`, {about['content_seconds']:.0f} s of content and style, "
+            f"torch {about['torch']}, {about['threads']} CPU threads; {about['date']}. Medians of {about['repeats']} "
+            f"rounds ({about['bf16_repeats']} under bf16).",
             "",
             "| method | seconds (style cached) | RTF | x reconstruction | seconds (uncached) | RTF (uncached) "
             "| GFLOP | GFLOP/s | bf16 seconds | bf16 l2-mfcc drift |",
@@ -211,6 +219,23 @@ def markdown(results: dict, meta: dict) -> str:
     return "\n".join(lines)
 
 
+def machine(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+
+
+def earlier(path: Path) -> dict:
+    """The results already on file, kept for the devices (and memory runs) this run does not measure."""
+    if not path.exists():
+        return {}
+    saved = json.loads(path.read_text())
+    meta = saved.get("meta", {})
+    if "machine" in meta:  # a file of the earlier single-device layout: its meta described the CPU run
+        meta = {"cpu": meta}
+    return {**saved, "meta": meta}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="bundled")
@@ -218,6 +243,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=9, help="timed rounds in float32")
     parser.add_argument("--bf16-repeats", type=int, default=3, help="timed rounds under bf16 autocast")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument(
+        "--devices", nargs="+", choices=("cpu", "gpu"), help="devices to time (default: cpu, and gpu where present)"
+    )
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
     parser.add_argument("--output", type=Path, default=REPO / "benchmarks" / "results.json")
     parser.add_argument("--memory-probe", nargs=2, metavar=("CONTENT", "STYLE"), help=argparse.SUPPRESS)
@@ -227,11 +255,13 @@ def main() -> None:
         memory_probe(*args.memory_probe, args.model)
         return
 
+    names = args.devices or ["cpu", *(["gpu"] if torch.cuda.is_available() else [])]
+    if "gpu" in names and not torch.cuda.is_available():
+        parser.error("--devices gpu: torch sees no CUDA device on this machine")
+    devices = {name: torch.device("cuda" if name == "gpu" else "cpu") for name in names}
     model = load_vqvae(args.model)
-    devices = {"cpu": torch.device("cpu")}
-    if torch.cuda.is_available():
-        devices["gpu"] = torch.device("cuda")
-    results: dict = {}
+    results = earlier(args.output)
+    meta = results.pop("meta", {})
     for key, device in devices.items():
         print(f"{key}: timing {', '.join(METHODS)}", flush=True)
         model.to(device)
@@ -243,6 +273,16 @@ def main() -> None:
             drift = l2_mfcc(output, reference, model.sample_rate)
             entry["bf16"] = {"seconds": low[name]["seconds"], "l2mfcc_drift": drift}
         results[key] = entries
+        meta[key] = {
+            "model": args.model,
+            "content_seconds": args.seconds,
+            "repeats": args.repeats,
+            "bf16_repeats": args.bf16_repeats,
+            "threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "machine": machine(device),
+            "date": time.strftime("%Y-%m-%d"),
+        }
     model.to("cpu")
     if not args.no_memory:
         with tempfile.TemporaryDirectory() as folder:
@@ -254,16 +294,6 @@ def main() -> None:
             "peak_rss_mib": peaks,
             "ratio_10min_to_30s": peaks["600s"] / peaks["30s"],
         }
-    meta = {
-        "model": args.model,
-        "content_seconds": args.seconds,
-        "repeats": args.repeats,
-        "bf16_repeats": args.bf16_repeats,
-        "threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-        "date": time.strftime("%Y-%m-%d"),
-    }
     write_json(args.output, {**results, "meta": meta})
     write_text(args.output.parent / "README.md", markdown(results, meta) + "\n")
     print(f"wrote {args.output} and {args.output.parent / 'README.md'}")

@@ -33,6 +33,7 @@ from jukestyle.audio import load_audio  # noqa: E402
 from jukestyle.evaluation import instrument_identity, validation_metrics  # noqa: E402
 from jukestyle.fileio import atomic_path, write_text  # noqa: E402
 from jukestyle.jukebox import load_vqvae, read_checkpoint  # noqa: E402
+from jukestyle.jukebox.checkpoint import training_stages  # noqa: E402
 
 SR = 44100
 C4_FILES = ["flute", "piano", "trumpet", "violin", "sine", "sawtooth"]
@@ -109,7 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     recordings = {name: load_audio(REPO / "data" / "exp1" / f"{name}-C4.flac", SR) for name in C4_FILES}
     identity = instrument_identity(model, recordings, 2, SR)
 
-    hours = float(checkpoint.get("train_seconds", 0.0)) / 3600
+    stages = training_stages(checkpoint) or [
+        {"step": int(checkpoint.get("step", 0)), "train_seconds": 0.0, "training": {}}
+    ]
+    hours = sum(stage["train_seconds"] for stage in stages) / 3600
     lines = [
         "# jukestyle_gm: the bundled VQ-VAE",
         "",
@@ -125,14 +129,26 @@ def main(argv: list[str] | None = None) -> int:
         "The files of `data/` (the paper's experiments) are not in it, and C4/G4 of the experiments' instruments "
         "are validation-only.",
         f"- levels trained: {', '.join(map(str, levels))} (the others keep their random initialisation)",
-        f"- steps: {checkpoint.get('step', 0)} (batch {info.get('batch_size', 8)} crops of "
-        f"{info.get('crop_seconds', 1.0):.2f} s, Adam lr {info.get('lr', 3e-4)}, Jukebox's losses)",
-        f"- hardware: {info.get('hardware', platform.processor() or platform.machine())}",
-        f"- wall time: {hours:.1f} h of training (validation included)",
-        "",
+        f"- {len(stages)} training stage{'s' if len(stages) > 1 else ''}, {hours:.1f} h of training in all "
+        "(validation included); Adam, Jukebox's losses; each stage after the first continues the previous one "
+        "(`model=<its checkpoint> task.module.codebook_init=keep`):",
     ]
+    for number, stage in enumerate(stages, 1):
+        about = stage["training"]
+        lines.append(
+            f"  {number}. {stage['step']} steps of batch {about.get('batch_size', '?')} crops of "
+            f"{about.get('crop_seconds', 1.0):.2f} s, lr {about.get('lr', '?')}, on "
+            f"{about.get('hardware', platform.processor() or platform.machine())}: "
+            f"{stage['train_seconds'] / 3600:.2f} h"
+        )
+    lines.append("")
     if figure:
-        lines += ["![loss curves](loss_curves.png)", ""]
+        lines += [
+            f"Loss curves of stage {len(stages)} (the run given by `--run`):",
+            "",
+            "![loss curves](loss_curves.png)",
+            "",
+        ]
     lines += [
         f"## Validation split ({len(val_clips)} files of unseen (program, pitch) pairs, "
         f"first {VAL_SECONDS:.0f} s of each)",
@@ -146,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{values['l2mfcc_to_source']:.1f} | {values['codes_used']} ({values['codes_used_share']:.0%}) | "
             f"{values['perplexity']:.0f} |"
         )
+    lines.append("")
     kept = identity.kept
     pitch_ok = [p is not None and p >= PITCH_TARGET for p in identity.pitch]
     usage = per_level.get(2, {}).get("codes_used_share", 0.0)
@@ -179,8 +196,8 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "- Trained on synthesised General MIDI instruments only: real recordings, voices, drums and mixes are "
         "outside its training data.",
-        "- Trained on a 2-core CPU for a few hours, far from Jukebox's scale (1.2 million songs, many GPUs): "
-        "reconstructions are coarse, most at level 2 (128x).",
+        f"- {hours:.1f} h of training in {len(stages)} stage{'s' if len(stages) > 1 else ''}, far from Jukebox's "
+        "scale (1.2 million songs, many GPUs): reconstructions are coarse, most at level 2 (128x).",
         "- Levels not listed under 'levels trained' are random and should not be used.",
         "",
     ]

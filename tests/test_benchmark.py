@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -18,3 +19,40 @@ def test_a_probe_reports_its_own_peak_memory_not_its_parents():
     assert held.sum() > 0
     # the probe imports torch and the project (a few hundred MiB); Linux's ru_maxrss would report over 1 GiB here
     assert 50 < own < 1024
+
+
+def test_results_of_devices_not_timed_are_kept_and_described_under_their_own_heading(tmp_path):
+    sys.path.insert(0, str(REPO / "scripts"))
+    import benchmark
+
+    entry = {
+        "seconds": 0.7,
+        "rtf": 0.07,
+        "ratio_to_reconstruction": 1.0,
+        "seconds_uncached": 0.7,
+        "rtf_uncached": 0.07,
+        "gflop": 39.3,
+        "gflops": 56.0,
+    }
+    about = {
+        "model": "bundled",
+        "content_seconds": 10.0,
+        "repeats": 9,
+        "bf16_repeats": 3,
+        "threads": 2,
+        "torch": "2.13.0",
+        "date": "2026-11-22",
+    }
+    old = tmp_path / "results.json"  # the single-device layout: meta described the CPU run
+    methods = {name: entry for name in benchmark.METHODS}
+    old.write_text(json.dumps({"cpu": methods, "meta": {**about, "machine": "x86_64, 2 cores"}}))
+    kept = benchmark.earlier(old)
+    assert kept["meta"] == {"cpu": {**about, "machine": "x86_64, 2 cores"}}
+    results = {"cpu": kept["cpu"], "gpu": {"identity": {**entry, "seconds": 0.04}}}
+    meta = {**kept["meta"], "gpu": {**about, "machine": "NVIDIA H100 80GB HBM3", "threads": 16}}
+    text = benchmark.markdown(results, meta)
+    cpu, gpu = text.split("## gpu")
+    assert "x86_64, 2 cores" in cpu and "| identity | 0.700 |" in cpu
+    assert "adain, style cached, <= 1.10 x reconstruction | 1.000 | yes" in gpu  # the targets follow the last device
+    assert "NVIDIA H100 80GB HBM3" in gpu and "16 CPU threads" in gpu and "| identity | 0.040 |" in gpu
+    assert benchmark.earlier(tmp_path / "absent.json") == {}

@@ -8,7 +8,8 @@ import pytest
 import torch
 from hydra_runs import run_config
 
-from jukestyle.jukebox import load_vqvae
+from jukestyle.jukebox import load_vqvae, read_checkpoint
+from jukestyle.jukebox.checkpoint import training_stages
 
 
 @pytest.fixture(scope="module")
@@ -61,3 +62,12 @@ def test_pretraining_runs_exports_and_resumes(tiny_corpus, tmp_path):
     assert resumed["global_step"] == 5
     assert torch.equal(resumed["state_dict"]["bandwidth"], first["state_dict"]["bandwidth"])
     assert load_vqvae(out / "vqvae.pth.tar").step == 5
+
+    # Fine-tuning the export continues its training: the new export lists the first run as its history.
+    tuned = tmp_path / "tuned"
+    model = ["model=bundled", f"model.source={out / 'vqvae.pth.tar'}", "task.module.codebook_init=keep"]
+    run_config([item for item in overrides(tiny_corpus, 2) if item != "model=tiny_random"] + model, tuned)
+    stages = training_stages(read_checkpoint(tuned / "vqvae.pth.tar"))
+    assert [stage["step"] for stage in stages] == [5, 2]
+    assert stages[0] == training_stages(read_checkpoint(out / "vqvae.pth.tar"))[0]
+    assert all(stage["training"]["batch_size"] == 2 and stage["train_seconds"] > 0 for stage in stages)

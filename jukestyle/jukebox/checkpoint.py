@@ -84,6 +84,21 @@ def state_dict_of(checkpoint: dict, path: str | os.PathLike) -> dict[str, torch.
     return cleaned
 
 
+def training_stages(checkpoint: dict) -> list[dict]:
+    """The trainings a checkpoint went through, oldest first: the stages it was fine-tuned from (``history``)
+    and its own (``step``, ``train_seconds``, ``training``), for a checkpoint written by the project's trainer."""
+    stages = [dict(stage) for stage in checkpoint.get("history", [])]
+    if checkpoint.get("training"):
+        stages.append(
+            {
+                "step": int(checkpoint.get("step", 0)),
+                "train_seconds": float(checkpoint.get("train_seconds", 0.0)),
+                "training": dict(checkpoint["training"]),
+            }
+        )
+    return stages
+
+
 def config_of(checkpoint: dict, fallback: VQVAEConfig) -> VQVAEConfig:
     """The architecture described by a checkpoint's ``hps`` (missing keys from ``fallback``)."""
     hps = checkpoint.get("hps")

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from jukestyle.errors import CheckpointError, ConfigError
-from jukestyle.jukebox.checkpoint import config_of, load_weights, read_checkpoint, state_dict_of
+from jukestyle.jukebox.checkpoint import config_of, load_weights, read_checkpoint, state_dict_of, training_stages
 from jukestyle.jukebox.config import PRESETS, VQVAEConfig
 from jukestyle.jukebox.download import OFFICIAL_CHECKPOINTS, fetch, fetch_url, is_url
 from jukestyle.jukebox.vqvae import VQVAE
@@ -65,4 +65,5 @@ def load_vqvae(source: str | os.PathLike = "jukebox_5b") -> VQVAE:
     load_weights(model, state_dict_of(checkpoint, path), path)
     model.step = int(checkpoint.get("step", 0) or 0)
     model.source = str(source)  # how it was asked for, for run metadata
+    model.lineage = training_stages(checkpoint)  # what a fine-tune of it records as its history
     return model.eval()
