@@ -52,8 +52,9 @@ def feature_hooks(model: VQVAE, level: int, transforms: Mapping[str, FeatureMap]
     handles = []
     try:
         for point, transform in transforms.items():
-            if point == LATENT:
-                hook = decoder.register_forward_pre_hook(lambda module, args, f=transform: (f(args[0]), *args[1:]))
+            if point == LATENT:  # the input of the first level block run (the decoder runs them in reverse)
+                first = decoder.level_blocks[-1]
+                hook = first.register_forward_pre_hook(lambda module, args, f=transform: (f(args[0]), *args[1:]))
             else:
                 block = model.decoder_block(level, point)
                 hook = block.register_forward_hook(lambda module, args, output, f=transform: f(output))

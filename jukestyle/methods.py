@@ -19,6 +19,7 @@ from jukestyle import gram, transforms
 from jukestyle.errors import ConfigError
 from jukestyle.hooks import LATENT, feature_hooks, measure_features, resolve_points
 from jukestyle.jukebox import VQVAE
+from jukestyle.jukebox.layers import conv1d_of_channel_map
 
 
 @dataclass
@@ -103,6 +104,9 @@ class _FeatureTransfer(Method):
 
     ``points``: ``"all"`` (latent and every decoder block: the paper's multi-layer variant),
     ``"blocks"``, or a list such as ``["latent"]``; ``alpha`` blends with the untransformed features.
+
+    Each transform is a channel map (matrix @ h + offset; diagonal for AdaIN). The last block's map is
+    folded into the decoder's output convolution, which then reads the untransformed features once.
     """
 
     def __init__(
@@ -119,6 +123,10 @@ class _FeatureTransfer(Method):
         raise NotImplementedError
 
     def _transform(self, features: torch.Tensor, stats: object) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _channel_map(self, features: torch.Tensor, stats: object) -> tuple[torch.Tensor, torch.Tensor]:
+        """The transform of these features as matrix (B, C, C) @ h + offset (B, C, 1)."""
         raise NotImplementedError
 
     def _measure(self, features: torch.Tensor) -> transforms.Moments | transforms.ChannelMoments:
@@ -153,8 +161,15 @@ class _FeatureTransfer(Method):
             return apply
 
         latent = _quantised_latent(model, content, self.level)
-        with feature_hooks(model, self.level, {point: transform(point) for point in analysis}):
-            audio = model.decode_latent(latent, self.level)
+        last = model.decoder_blocks(self.level)[-1]
+        with feature_hooks(model, self.level, {point: transform(point) for point in analysis if point != last}):
+            features = model.decode_features(latent, self.level)
+        output = model.decoders[self.level].out
+        if last in analysis:  # folded into the output convolution's weights
+            matrix, offset = self._channel_map(features.float(), analysis[last])
+            audio = conv1d_of_channel_map(output, features, *transforms.blend_map(matrix, offset, self.alpha))
+        else:
+            audio = output(features)
         return MethodOutput(audio, {"points": list(analysis)})
 
 
@@ -175,6 +190,10 @@ class AdaIN(_FeatureTransfer):
 
     def _transform(self, features: torch.Tensor, stats: transforms.MeanStd) -> torch.Tensor:
         return transforms.adain(features, style_stats=stats, eps=self.eps, inplace=self._inplace(features))
+
+    def _channel_map(self, features: torch.Tensor, stats: transforms.MeanStd) -> tuple[torch.Tensor, torch.Tensor]:
+        scale, shift = transforms.adain_map(features, stats, self.eps)
+        return torch.diag_embed(scale[..., 0]), shift
 
 
 class WCT(_FeatureTransfer):
@@ -201,6 +220,9 @@ class WCT(_FeatureTransfer):
 
     def _transform(self, features: torch.Tensor, stats: transforms.ColourStats) -> torch.Tensor:
         return transforms.wct(features, style_stats=stats, eps=self.eps, cutoff=self.cutoff)
+
+    def _channel_map(self, features: torch.Tensor, stats: transforms.ColourStats) -> tuple[torch.Tensor, torch.Tensor]:
+        return transforms.wct_map(features, stats, self.eps, self.cutoff)
 
 
 class GramOptimisation(Method):

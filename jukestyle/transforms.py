@@ -130,6 +130,13 @@ def adain_stats(style: torch.Tensor | Moments | ChannelMoments, eps: float = 1e-
     return MeanStd(style.mean().float(), torch.sqrt(variance + eps).float())
 
 
+def adain_map(content: torch.Tensor, style_stats: MeanStd, eps: float = 1e-5) -> tuple[torch.Tensor, torch.Tensor]:
+    """AdaIN as content * scale + shift: the (B, C, 1) scale and shift for these content features."""
+    source = mean_std(content, eps)
+    scale = (style_stats.std / source.std).to(content.dtype)
+    return scale, (style_stats.mean - source.mean * scale).to(content.dtype)
+
+
 def adain(
     content: torch.Tensor,
     style: torch.Tensor | None = None,
@@ -145,9 +152,7 @@ def adain(
     more in page faults than the arithmetic.
     """
     target = style_stats if style_stats is not None else adain_stats(_required(style), eps)
-    source = mean_std(content, eps)
-    scale = (target.std / source.std).to(content.dtype)
-    shift = (target.mean - source.mean * scale).to(content.dtype)
+    scale, shift = adain_map(content, target, eps)
     return torch.addcmul(shift, content, scale, out=content if inplace else None)
 
 
@@ -186,6 +191,20 @@ def wct_stats(style: torch.Tensor | Moments, eps: float = 1e-5, cutoff: float = 
     return ColourStats(stats.mean(), _matrix_power(stats.covariance(), 0.5, eps, cutoff))
 
 
+def wct_map(
+    content: torch.Tensor, style_stats: ColourStats, eps: float = 1e-5, cutoff: float = 1e-5
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """WCT as matrix @ content + offset: the (B, C, C) matrix and (B, C, 1) offset, in float64.
+
+    Whitening and colouring combine into one matrix and one offset:
+    colouring @ whitening @ (h - mean_c) + mean_s = transform @ h + (mean_s - transform @ mean_c),
+    so the long features are read once, in their own precision, and never centred in a copy.
+    """
+    stats = moments(content)
+    transform = style_stats.colouring @ _matrix_power(stats.covariance(), -0.5, eps, cutoff)
+    return transform, style_stats.mean - transform @ stats.mean()
+
+
 def wct(
     content: torch.Tensor,
     style: torch.Tensor | None = None,
@@ -199,15 +218,9 @@ def wct(
     Statistics and eigendecompositions in float64; returned in the content's dtype.
     """
     target = style_stats if style_stats is not None else wct_stats(_required(style), eps, cutoff)
-    stats = moments(content)
-    # Whitening and colouring combine into one C x C matrix and one offset (in float64):
-    # colouring @ whitening @ (h - mean_c) + mean_s = transform @ h + (mean_s - transform @ mean_c),
-    # so the long features are read once, in their own precision, and never centred in a copy.
-    transform = target.colouring @ _matrix_power(stats.covariance(), -0.5, eps, cutoff)
-    offset = target.mean - transform @ stats.mean()
+    transform, offset = wct_map(content, target, eps, cutoff)
     features = _working(content)
-    matrix, offset = transform.to(features.dtype), offset.to(features.dtype)
-    return _channel_map(matrix, offset, features).to(content.dtype)
+    return _channel_map(transform.to(features.dtype), offset.to(features.dtype), features).to(content.dtype)
 
 
 def _channel_map(matrix: torch.Tensor, offset: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
@@ -238,6 +251,14 @@ def blend(transformed: torch.Tensor, original: torch.Tensor, alpha: float) -> to
     if alpha == 1.0:
         return transformed
     return alpha * transformed + (1.0 - alpha) * original
+
+
+def blend_map(matrix: torch.Tensor, offset: torch.Tensor, alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The channel map h -> blend(matrix @ h + offset, h, alpha), itself a channel map."""
+    if alpha == 1.0:
+        return matrix, offset
+    identity = torch.eye(matrix.shape[-1], dtype=matrix.dtype, device=matrix.device)
+    return alpha * matrix + (1.0 - alpha) * identity, alpha * offset
 
 
 # Latent frames per distance matrix in codebook_restrict (4096 x 2048 floats = 32 MiB per batch element).

@@ -35,7 +35,12 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
 import torch  # noqa: E402
-from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+from torch.utils.flop_counter import (  # noqa: E402
+    FlopCounterMode,
+    conv_flop_count,
+    flop_registry,
+    register_flop_formula,
+)
 
 from jukestyle.fileio import write_json, write_text  # noqa: E402
 from jukestyle.jukebox import load_vqvae  # noqa: E402
@@ -68,6 +73,20 @@ def timed(function) -> tuple[float, object]:
     started = time.perf_counter()
     result = function()
     return time.perf_counter() - started, result
+
+
+def count_fused_convolutions() -> None:
+    """Teach FlopCounterMode the fused oneDNN convolutions that the CPU model's residual blocks run
+    (jukebox/layers.py): it knows aten's convolutions only, and would count those as free."""
+    fused = getattr(torch.ops.mkldnn, "_convolution_pointwise", None)
+    if fused is None or fused in flop_registry:  # no oneDNN, or already taught
+        return
+
+    @register_flop_formula(fused)
+    def flops(x_shape, *args, out_shape=None, **kwargs) -> int:
+        # (X, W, bias, padding, ...) or, for the overload with a residual (".binary"), (X, other, W, bias, ...)
+        w_shape = args[0] if len(args) + 1 == len(fused.default._schema.arguments) else args[1]
+        return conv_flop_count(x_shape, w_shape, out_shape)
 
 
 def counted_flops(function) -> int:
@@ -105,7 +124,8 @@ def speed(model, repeats: int, precision: str, content_seconds: float) -> dict:
         entry = {
             "seconds": statistics.median(cached[name]),
             "seconds_uncached": statistics.median(uncached[name]),
-            "flops": counted_flops(lambda engine=engine: engine(content, style)),
+            # bf16 runs the same operations: counted in float32 only (under bf16 on a CPU without bf16 units, slowly)
+            "flops": counted_flops(lambda engine=engine: engine(content, style)) if precision == "fp32" else 0,
         }
         if name == "gram":  # per iteration: the optimisation's evaluations (forward + backward through the encoder)
             evaluations = len(outputs[name].info["loss_curve"])
@@ -220,9 +240,23 @@ def markdown(results: dict, meta: dict) -> str:
 
 
 def machine(device: torch.device) -> str:
+    """The device in words: a GPU's name; a CPU's model, its widest vector instructions and its cores."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+    name, flags = platform.processor() or platform.machine(), set()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                name = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+                break
+    vectors = [
+        label for flag, label in (("amx_bf16", "AMX"), ("avx512f", "AVX-512"), ("avx2", "AVX2")) if flag in flags
+    ]
+    return ", ".join([name, *vectors[:2], f"{os.cpu_count()} cores"])
 
 
 def earlier(path: Path) -> dict:
@@ -255,6 +289,7 @@ def main() -> None:
         memory_probe(*args.memory_probe, args.model)
         return
 
+    count_fused_convolutions()
     names = args.devices or ["cpu", *(["gpu"] if torch.cuda.is_available() else [])]
     if "gpu" in names and not torch.cuda.is_available():
         parser.error("--devices gpu: torch sees no CUDA device on this machine")

@@ -56,3 +56,26 @@ def test_results_of_devices_not_timed_are_kept_and_described_under_their_own_hea
     assert "adain, style cached, <= 1.10 x reconstruction | 1.000 | yes" in gpu  # the targets follow the last device
     assert "NVIDIA H100 80GB HBM3" in gpu and "16 CPU threads" in gpu and "| identity | 0.040 |" in gpu
     assert benchmark.earlier(tmp_path / "absent.json") == {}
+
+
+def test_flops_of_the_fused_convolutions_are_counted(tiny_model, tone):
+    """The GFLOP column counts the residual blocks' fused oneDNN convolutions like aten's own."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    import benchmark
+
+    from jukestyle.jukebox import layers
+
+    x = torch.as_tensor(tone).reshape(1, 1, -1)
+
+    def reconstruct():
+        with torch.inference_mode():
+            tiny_model.reconstruct(x, 2)
+
+    benchmark.count_fused_convolutions()
+    fused = benchmark.counted_flops(reconstruct)
+    plain_convolutions, layers._FUSED_CONV = layers._FUSED_CONV, None
+    try:
+        plain = benchmark.counted_flops(reconstruct)
+    finally:
+        layers._FUSED_CONV = plain_convolutions
+    assert plain > 0 and fused == plain

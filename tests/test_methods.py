@@ -6,6 +6,7 @@ happen: on the features that the next block receives.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -57,9 +58,10 @@ def test_hook_points_and_their_validation(tiny_model):
 
 def test_hooks_are_removed_on_exit_and_on_error(tiny_model):
     block = tiny_model.decoder_block(LEVEL, tiny_model.decoder_blocks(LEVEL)[0])
+    first = tiny_model.decoders[LEVEL].level_blocks[-1]  # the latent's hook: the first level block run
     with feature_hooks(tiny_model, LEVEL, {LATENT: lambda x: x, block_name(tiny_model): lambda x: x}):
-        assert len(block._forward_hooks) == 1 and len(tiny_model.decoders[LEVEL]._forward_pre_hooks) == 1
-    assert not block._forward_hooks and not tiny_model.decoders[LEVEL]._forward_pre_hooks
+        assert len(block._forward_hooks) == 1 and len(first._forward_pre_hooks) == 1
+    assert not block._forward_hooks and not first._forward_pre_hooks
 
     def failing(x):
         raise RuntimeError("boom")
@@ -125,11 +127,45 @@ def test_feature_methods_give_each_point_the_style_statistics(tiny_model, method
         )
 
 
+def exaggerated(stats):
+    """Style statistics (MeanStd or ColourStats) with the mean moved and the spread (std or colouring) doubled."""
+    spread = dataclasses.fields(stats)[1].name
+    return dataclasses.replace(stats, mean=stats.mean + 0.5, **{spread: 2.0 * getattr(stats, spread)})
+
+
+@pytest.mark.parametrize("alpha", [0.5, 1.0])
+@pytest.mark.parametrize("name", ["adain", "wct"])
+def test_last_transform_folded_into_the_output_convolution_gives_the_same_audio(tiny_model, name, alpha):
+    """apply() folds the last block's transform into the decoder's ``out`` convolution; the audio must be what
+    transforming the last block's features through a hook, like every other point, gives."""
+    content, style = clip(262, seconds=0.25), clip(392, seconds=0.25, shape="square")
+    method = make_method(name, alpha=alpha)
+    # a style far from the content: the tiny random decoder's features have about the same statistics for any input
+    analysis = {point: exaggerated(stats) for point, stats in method.analyse(tiny_model, style).items()}
+    last = tiny_model.decoder_blocks(LEVEL)[-1]
+
+    def hooked(point):
+        return lambda features: transforms.blend(method._transform(features.clone(), analysis[point]), features, alpha)
+
+    with torch.inference_mode():
+        latent = tiny_model.dequantise(tiny_model.encode(content, LEVEL), LEVEL)
+        plain = tiny_model.decode_latent(latent, LEVEL)
+        for points in (list(analysis), [last], [LATENT]):  # every point; the last alone; without the last
+            with feature_hooks(tiny_model, LEVEL, {point: hooked(point) for point in points}):
+                reference = tiny_model.decode_latent(latent, LEVEL)
+            audio = method.apply(tiny_model, content, {point: analysis[point] for point in points}).audio
+            torch.testing.assert_close(audio, reference, atol=1e-6, rtol=1e-5)
+            # the transforms do take effect, far beyond the rounding between the two ways
+            assert (audio - plain).abs().max() > 100 * (audio - reference).abs().max()
+
+
 @pytest.mark.parametrize("alpha", [0.0, 0.5, 1.0])
 def test_alpha_blends_transformed_and_original_features(tiny_model, alpha):
     content, style = clip(262), clip(392, shape="square")
     point = tiny_model.decoder_blocks(LEVEL)[2]
-    plain = record_features(tiny_model, LEVEL, tiny_model.dequantise(tiny_model.encode(content, LEVEL), LEVEL), [point])
+    with torch.no_grad():  # as apply() runs: the residual blocks' inference path
+        latent = tiny_model.dequantise(tiny_model.encode(content, LEVEL), LEVEL)
+        plain = record_features(tiny_model, LEVEL, latent, [point])
     method = AdaIN(alpha=alpha)
     analysis = method.analyse(tiny_model, style)
     seen, handle = input_of(tiny_model, LEVEL, point)

@@ -113,6 +113,11 @@ class VQVAE(nn.Module):
         """Latent (B, emb_width, T') -> audio (B, 1, T' * hop)."""
         return self.decoders[self._check_level(level)](latent)
 
+    def decode_features(self, latent: torch.Tensor, level: int) -> torch.Tensor:
+        """Latent (B, emb_width, T') -> the last decoder block's features (B, emb_width, T' * hop), which
+        ``decoders[level].out`` projects to the waveform."""
+        return self.decoders[self._check_level(level)].features(latent)
+
     def encode(self, x: torch.Tensor, level: int) -> torch.Tensor:
         """Audio (B, 1, T) in [-1, 1] -> codes (B, T // hop), running only this level's encoder."""
         return self.quantise(self.encode_latent(x, level), level)
