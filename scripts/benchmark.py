@@ -44,6 +44,7 @@ from torch.utils.flop_counter import (  # noqa: E402
 
 from jukestyle.fileio import write_json, write_text  # noqa: E402
 from jukestyle.jukebox import load_vqvae  # noqa: E402
+from jukestyle.jukebox.layers import FUSED_CONVOLUTION  # noqa: E402
 from jukestyle.methods import make_method  # noqa: E402
 from jukestyle.metrics import l2_mfcc  # noqa: E402
 from jukestyle.pipeline import StyleTransfer  # noqa: E402
@@ -78,7 +79,7 @@ def timed(function) -> tuple[float, object]:
 def count_fused_convolutions() -> None:
     """Teach FlopCounterMode the fused oneDNN convolutions that the CPU model's residual blocks run
     (jukebox/layers.py): it knows aten's convolutions only, and would count those as free."""
-    fused = getattr(torch.ops.mkldnn, "_convolution_pointwise", None)
+    fused = FUSED_CONVOLUTION
     if fused is None or fused in flop_registry:  # no oneDNN, or already taught
         return
 

@@ -73,9 +73,9 @@ def test_flops_of_the_fused_convolutions_are_counted(tiny_model, tone):
 
     benchmark.count_fused_convolutions()
     fused = benchmark.counted_flops(reconstruct)
-    plain_convolutions, layers._FUSED_CONV = layers._FUSED_CONV, None
+    plain_convolutions, layers.FUSED_CONVOLUTION = layers.FUSED_CONVOLUTION, None
     try:
         plain = benchmark.counted_flops(reconstruct)
     finally:
-        layers._FUSED_CONV = plain_convolutions
+        layers.FUSED_CONVOLUTION = plain_convolutions
     assert plain > 0 and fused == plain

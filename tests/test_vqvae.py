@@ -198,11 +198,11 @@ def test_inference_fuses_the_residual_blocks_element_wise_operations(tiny_model,
     calls = []
     fused = layers.fused_conv1d
     monkeypatch.setattr(layers, "fused_conv1d", lambda *args, **kwargs: calls.append(1) or fused(*args, **kwargs))
-    assert torch.backends.mkldnn.is_available() and layers._FUSED_CONV is not None  # the CPU wheel ships oneDNN
+    assert torch.backends.mkldnn.is_available() and layers.FUSED_CONVOLUTION is not None  # the CPU wheel ships oneDNN
     with torch.inference_mode():
         audio = tiny_model.reconstruct(x, 2)
         assert calls  # the fused kernels did run
-        monkeypatch.setattr(layers, "_FUSED_CONV", None)  # as in a build without oneDNN
+        monkeypatch.setattr(layers, "FUSED_CONVOLUTION", None)  # as in a build without oneDNN
         calls.clear()
         plain = tiny_model.reconstruct(x, 2)
         assert not calls

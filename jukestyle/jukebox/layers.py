@@ -49,7 +49,7 @@ def channels_last_conv1d(
 # the ReLU after a convolution, or the residual sum, is applied while the output is still in
 # cache, instead of in a separate pass over a feature map of tens of MB. Absent from builds
 # without oneDNN, where the plain operations run.
-_FUSED_CONV = (
+FUSED_CONVOLUTION = (
     getattr(torch.ops.mkldnn, "_convolution_pointwise", None) if torch.backends.mkldnn.is_available() else None
 )
 
@@ -57,7 +57,7 @@ _FUSED_CONV = (
 def fused_conv_available(x: torch.Tensor) -> bool:
     """True where ``fused_conv1d`` can run: float32 on CPU, outside autocast, no autograd."""
     return (
-        _FUSED_CONV is not None
+        FUSED_CONVOLUTION is not None
         and x.device.type == "cpu"
         and x.dtype == torch.float32
         and not torch.is_grad_enabled()
@@ -70,9 +70,9 @@ def fused_conv1d(conv: nn.Conv1d, x: torch.Tensor, *, relu: bool = False, add: t
     geometry = ([0, conv.padding[0]], [1, conv.stride[0]], [1, conv.dilation[0]], conv.groups)
     weight = conv.weight.unsqueeze(2)
     if add is None:
-        y = _FUSED_CONV(_channels_last(x), weight, conv.bias, *geometry, "relu" if relu else "none", [], "")
+        y = FUSED_CONVOLUTION(_channels_last(x), weight, conv.bias, *geometry, "relu" if relu else "none", [], "")
     else:
-        y = _FUSED_CONV.binary(
+        y = FUSED_CONVOLUTION.binary(
             _channels_last(x),
             _channels_last(add),
             weight,
@@ -138,23 +138,20 @@ def conv1d_of_channel_map(conv: nn.Conv1d, x: torch.Tensor, matrix: torch.Tensor
     if conv.stride[0] != 1 or conv.groups != 1 or conv.padding_mode != "zeros" or isinstance(conv.padding, str):
         raise ValueError("conv1d_of_channel_map needs a stride-1, one-group, zero-padded convolution")
     weight = conv.weight.to(matrix.dtype)  # (out, C, taps)
-    taps, padding, dilation = weight.shape[-1], conv.padding[0], conv.dilation[0]
-    frames = x.shape[-1]
+    taps, padding, dilation, frames = weight.shape[-1], conv.padding[0], conv.dilation[0], x.shape[-1]
+    folded = torch.einsum("oct,bcd->bodt", weight, matrix).to(x.dtype)
+    offset_taps = torch.einsum("oct,bc->bot", weight, offset[..., 0])  # each tap's response to the offset
+    bias = (offset_taps.sum(-1) + (0.0 if conv.bias is None else conv.bias.to(matrix.dtype))).to(x.dtype)
     convolve = channels_last_conv1d if x.device.type == "cpu" else F.conv1d
-    outputs = []
-    for index in range(x.shape[0]):
-        folded = torch.einsum("oct,cd->odt", weight, matrix[index]).to(x.dtype)
-        offset_taps = torch.einsum("oct,c->ot", weight, offset[index, :, 0])  # each tap's response to the offset
-        bias = offset_taps.sum(-1) + (0.0 if conv.bias is None else conv.bias.to(matrix.dtype))
-        y = convolve(x[index : index + 1], folded, bias.to(x.dtype), 1, padding, dilation)
-        out_frames = y.shape[-1]
-        first_right = max(0, frames + padding - (taps - 1) * dilation)  # the first frame with a tap past the end
-        for frame in sorted(set(range(min(padding, out_frames))) | set(range(first_right, out_frames))):
-            outside = [tap for tap in range(taps) if not 0 <= frame + tap * dilation - padding < frames]
-            if outside:
-                y[:, :, frame] -= offset_taps[:, outside].sum(-1).to(y.dtype)
-        outputs.append(y)
-    return outputs[0] if len(outputs) == 1 else torch.cat(outputs)
+    outputs = [convolve(x[i : i + 1], folded[i], bias[i], 1, padding, dilation) for i in range(x.shape[0])]
+    y = outputs[0] if len(outputs) == 1 else torch.cat(outputs)
+    out_frames = y.shape[-1]
+    first_right = max(0, frames + padding - (taps - 1) * dilation)  # the first frame with a tap past the end
+    for frame in sorted(set(range(min(padding, out_frames))) | set(range(first_right, out_frames))):
+        outside = [tap for tap in range(taps) if not 0 <= frame + tap * dilation - padding < frames]
+        if outside:
+            y[:, :, frame] -= offset_taps[:, :, outside].sum(-1).to(y.dtype)
+    return y
 
 
 def _hooked(*modules: nn.Module) -> bool:
