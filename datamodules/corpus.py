@@ -7,7 +7,10 @@ reads. Everything is decoded once into memory at the model's sample rate.
 
 Training crops are a pure function of (seed, epoch, index): different every
 epoch, different on every DDP rank (each rank sees other indices), and the same
-when a run is repeated. Validation uses fixed, evenly spaced crops.
+when a run is repeated. They start on whole top-level latent frames, so that a
+frozen encoder's codes can be sliced from codes computed once per clip. Validation
+uses fixed, evenly spaced crops. Items are dicts: ``audio`` (1, length), and the
+``clip`` index and ``start`` sample they were cut from.
 """
 
 from __future__ import annotations
@@ -41,10 +44,11 @@ def corpus_files(root: Path, split: str) -> list[Path]:
 
 
 class RandomCrops(Dataset):
-    """``size`` random crops of ``length`` samples per epoch, drawn in proportion to clip length."""
+    """``size`` random crops of ``length`` samples per epoch, drawn in proportion to clip length, starting on
+    multiples of ``align`` samples."""
 
-    def __init__(self, clips: list[np.ndarray], length: int, size: int, seed: int = 0) -> None:
-        self.clips, self.length, self.size, self.seed = clips, length, size, seed
+    def __init__(self, clips: list[np.ndarray], length: int, size: int, seed: int = 0, align: int = 1) -> None:
+        self.clips, self.length, self.size, self.seed, self.align = clips, length, size, seed, align
         lengths = np.array([len(clip) for clip in clips], dtype=np.float64)
         self.weights = lengths / lengths.sum()
         self.epoch = 0
@@ -52,10 +56,11 @@ class RandomCrops(Dataset):
     def __len__(self) -> int:
         return self.size
 
-    def __getitem__(self, index: int) -> torch.Tensor:
+    def __getitem__(self, index: int) -> dict:
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        clip = self.clips[rng.choice(len(self.clips), p=self.weights)]
-        return torch.from_numpy(_crop(clip, int(rng.integers(0, max(len(clip) - self.length, 0) + 1)), self.length))
+        clip = int(rng.choice(len(self.clips), p=self.weights))
+        start = int(rng.integers(0, max(len(self.clips[clip]) - self.length, 0) // self.align + 1)) * self.align
+        return _item(self.clips, clip, start, self.length)
 
 
 class FixedCrops(Dataset):
@@ -63,17 +68,21 @@ class FixedCrops(Dataset):
 
     def __init__(self, clips: list[np.ndarray], length: int, per_clip: int = 1) -> None:
         self.items = []
-        for clip in clips:
+        for index, clip in enumerate(clips):
             starts = np.linspace(0, max(len(clip) - length, 0), num=per_clip).astype(int)
-            self.items += [(clip, int(start)) for start in dict.fromkeys(starts)]
-        self.length = length
+            self.items += [(index, int(start)) for start in dict.fromkeys(starts)]
+        self.clips, self.length = clips, length
 
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, index: int) -> torch.Tensor:
+    def __getitem__(self, index: int) -> dict:
         clip, start = self.items[index]
-        return torch.from_numpy(_crop(clip, start, self.length))
+        return _item(self.clips, clip, start, self.length)
+
+
+def _item(clips: list[np.ndarray], clip: int, start: int, length: int) -> dict:
+    return {"audio": torch.from_numpy(_crop(clips[clip], start, length)), "clip": clip, "start": start}
 
 
 def _crop(clip: np.ndarray, start: int, length: int) -> np.ndarray:
@@ -101,6 +110,7 @@ class CorpusDataModule(pl.LightningDataModule):
         self.root = Path(root)
         self.sample_rate, self.batch_size, self.num_workers, self.seed = sample_rate, batch_size, num_workers, seed
         # Crops are a whole number of top-level latent frames, so every level sees whole frames.
+        self.crop_multiple = crop_multiple
         self.crop_length = max(crop_multiple, int(crop_seconds * sample_rate) // crop_multiple * crop_multiple)
         self.crops_per_epoch, self.val_crops_per_clip = crops_per_epoch, val_crops_per_clip
         self.train_clips: list[np.ndarray] = []
@@ -110,7 +120,9 @@ class CorpusDataModule(pl.LightningDataModule):
         if not self.train_clips:
             self.train_clips = [load_audio(path, self.sample_rate) for path in corpus_files(self.root, "train")]
             self.val_clips = [load_audio(path, self.sample_rate) for path in corpus_files(self.root, "val")]
-        self.train_set = RandomCrops(self.train_clips, self.crop_length, self.crops_per_epoch, self.seed)
+        self.train_set = RandomCrops(
+            self.train_clips, self.crop_length, self.crops_per_epoch, self.seed, align=self.crop_multiple
+        )
         self.val_set = FixedCrops(self.val_clips, self.crop_length, self.val_crops_per_clip)
 
     def set_epoch(self, epoch: int) -> None:

@@ -5,7 +5,10 @@
   its own source than to any other source: the model keeps the instrument.
 - ``pitch_kept``: pitch accuracy (pYIN, within 50 cents) of each reconstruction.
 - ``validation_metrics``: per level, over a set of clips: reconstruction errors,
-  spectral loss, l2-mfcc, and how many codes are used (and their perplexity).
+  spectral and log-mel distances, l2-mfcc, the energy per frequency band against
+  the source's (where a blurred timbre shows first: lost upper harmonics, added
+  noise), pYIN pitch kept over all voiced frames (a decoder that buzzes at its
+  frame rate or drops an octave fails it), and how many codes are used.
 """
 
 from __future__ import annotations
@@ -16,8 +19,12 @@ import numpy as np
 import torch
 
 from jukestyle.jukebox import VQVAE
-from jukestyle.jukebox.losses import MULTISPECTRAL_RESOLUTIONS, multispectral_loss
-from jukestyle.metrics import analyse_reference, mean_mfcc, pitch_accuracy
+from jukestyle.jukebox.losses import MULTISPECTRAL_RESOLUTIONS, MelLoss, multispectral_loss
+from jukestyle.metrics import PITCH_TOLERANCE_CENTS, analyse_reference, mean_mfcc, pitch_accuracy, pitch_track
+
+# Frequency bands (Hz) of the band-energy comparison: fundamentals, low harmonics, the upper
+# harmonics that carry timbre, and the air/noise region above them.
+BANDS_HZ = ((0, 500), (500, 2000), (2000, 5000), (5000, 22050))
 
 
 @torch.no_grad()
@@ -53,16 +60,50 @@ def instrument_identity(
     return IdentityResult(names, distances, pitch)
 
 
+def band_energies_db(samples: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Energy (dB) of ``samples`` in each of ``BANDS_HZ``, from one power spectrum of the whole clip."""
+    power = np.abs(np.fft.rfft(np.asarray(samples, dtype=np.float64))) ** 2
+    frequencies = np.fft.rfftfreq(len(samples), 1 / sample_rate)
+    return np.array(
+        [10 * np.log10(power[(frequencies >= low) & (frequencies < high)].sum() + 1e-12) for low, high in BANDS_HZ]
+    )
+
+
+@dataclass
+class PitchCount:
+    """Voiced frames of the sources, and how many of them the reconstructions kept within 50 cents."""
+
+    voiced: int = 0
+    kept: int = 0
+
+    def add(self, output: np.ndarray, source: np.ndarray, sample_rate: int) -> None:
+        ref_f0, ref_voiced, _ = pitch_track(source, sample_rate)
+        out_f0, out_voiced, _ = pitch_track(output, sample_rate)
+        frames = min(len(ref_f0), len(out_f0))
+        ref_voiced, both = ref_voiced[:frames], ref_voiced[:frames] & out_voiced[:frames]
+        cents = np.abs(1200 * np.log2(out_f0[:frames][both] / ref_f0[:frames][both]))
+        self.voiced += int(ref_voiced.sum())
+        self.kept += int((cents <= PITCH_TOLERANCE_CENTS).sum())
+
+    @property
+    def share(self) -> float:
+        return self.kept / self.voiced if self.voiced else float("nan")
+
+
 @torch.no_grad()
-def validation_metrics(model: VQVAE, clips: list[np.ndarray], level: int, sample_rate: int) -> dict[str, float]:
-    """Reconstruction metrics and codebook use at ``level`` over ``clips``.
+def validation_metrics(
+    model: VQVAE, clips: list[np.ndarray], level: int, sample_rate: int, pitch: bool = True
+) -> dict[str, float]:
+    """Reconstruction metrics and codebook use at ``level`` over ``clips``; ``pitch``: also pYIN on every
+    clip (slow; meant for single notes).
 
     Clips shorter than the spectral loss's longest window (2048 samples) are skipped.
     """
     hop = model.hop_length(level)
     shortest = max(n_fft for n_fft, _, _ in MULTISPECTRAL_RESOLUTIONS)
     histogram = torch.zeros(model.config.l_bins, dtype=torch.float64)
-    l2, snr, spectral, timbre = [], [], [], []
+    log_mel = MelLoss(sample_rate=sample_rate)
+    l2, snr, spectral, timbre, mel, bands, pitches = [], [], [], [], [], [], PitchCount()
     for clip in clips:
         clip = clip[: len(clip) // hop * hop]
         if len(clip) < shortest:
@@ -75,9 +116,12 @@ def validation_metrics(model: VQVAE, clips: list[np.ndarray], level: int, sample
         l2.append(error)
         snr.append(10 * np.log10(float(torch.mean(x**2)) / max(error, 1e-12)))
         spectral.append(float(multispectral_loss(x, y).mean()))
-        timbre.append(
-            float(np.linalg.norm(mean_mfcc(y.reshape(-1).numpy(), sample_rate) - mean_mfcc(clip, sample_rate)))
-        )
+        output = y.reshape(-1).numpy()
+        timbre.append(float(np.linalg.norm(mean_mfcc(output, sample_rate) - mean_mfcc(clip, sample_rate))))
+        mel.append(float(log_mel(x, y)["mel"]))
+        bands.append(band_energies_db(output, sample_rate) - band_energies_db(clip, sample_rate))
+        if pitch:
+            pitches.add(output, clip, sample_rate)
     probability = histogram / histogram.sum().clamp_min(1)
     entropy = float(-(probability * torch.log(probability.clamp_min(1e-12))).sum())
     return {
@@ -86,6 +130,10 @@ def validation_metrics(model: VQVAE, clips: list[np.ndarray], level: int, sample
         "snr_db": float(np.mean(snr)),
         "multispectral": float(np.mean(spectral)),
         "l2mfcc_to_source": float(np.mean(timbre)),
+        "log_mel": float(np.mean(mel)),
+        # median over clips of (reconstruction - source) energy per band, dB
+        "band_db": [float(v) for v in np.median(np.stack(bands), axis=0)],
+        "pitch_kept": pitches.share,
         "codes_used": int((histogram > 0).sum()),
         "codes_used_share": float((histogram > 0).double().mean()),
         "perplexity": float(np.exp(entropy)),

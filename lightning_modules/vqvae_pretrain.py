@@ -1,11 +1,17 @@
-"""Pre-train or fine-tune the Jukebox VQ-VAE with Jukebox's own losses.
+"""Pre-train or fine-tune the Jukebox VQ-VAE, or train its decoders alone.
 
 Each selected level is an independent autoencoder trained on the same audio
-crops: reconstruction (l2 + top-k linf), multi-resolution spectral loss and
+crops with a reconstruction loss from the ``loss`` config group (Jukebox's,
+multi-scale log-mel, or log-mel with a discriminator) plus the bottleneck's
 commitment loss, with EMA codebooks and dead-code restarts in the bottleneck
 (not in the optimiser). Codebook use is measured on the validation split.
 
-Checkpoints carry the EMA codebook state and the loss bandwidths, so a resumed
+``stage="decoder"`` freezes the encoders and codebooks of the chosen levels and
+trains their decoders only (RAVE's and AudioDec's second stage): the codes a
+decoder learns to render stay the ones every transfer method works on.
+
+Checkpoints carry the EMA codebook state and the loss's own state (bandwidths,
+a discriminator and its optimiser), so a resumed
 run continues exactly; ``export`` writes the official checkpoint format.
 """
 
@@ -18,25 +24,30 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 
+from jukestyle.errors import ConfigError
 from jukestyle.jukebox import VQVAE, save_checkpoint
-from jukestyle.jukebox.losses import Bandwidth, LossWeights, level_loss, measure_bandwidth
+from jukestyle.jukebox.code_cache import CodeCache
+from jukestyle.jukebox.losses import AdversarialLoss, JukeboxLoss, ReconstructionLoss
+from jukestyle.jukebox.vqvae import LevelOutput
 
-# Clips of the training set used to measure the loss bandwidths at the start of training.
-_BANDWIDTH_CLIPS = 256
+# Clips of the training set a loss may measure at the start of training (Jukebox's bandwidths).
+_CALIBRATION_CLIPS = 256
+STAGES = ("full", "decoder")
 
 
 class VQVAEPretrainModule(pl.LightningModule):
     def __init__(
         self,
         vqvae: VQVAE,
+        loss: ReconstructionLoss | None = None,
         levels: list[int] = (2,),
+        stage: str = "full",
+        cache_codes: bool = True,
         lr: float = 3e-4,
         betas: tuple[float, float] = (0.9, 0.999),
         weight_decay: float = 0.0,
         warmup_steps: int = 100,
         codebook_init: str = "data",
-        linf_weight: float = 0.02,
-        multispectral_weight: float = 1.0,
         commit_weight: float = 0.02,
         train_seconds: float = 0.0,
     ) -> None:
@@ -46,27 +57,41 @@ class VQVAEPretrainModule(pl.LightningModule):
             raise ValueError(
                 f"codebook_init must be 'data' (initialise from the first batch) or 'keep', got {codebook_init!r}"
             )
-        self.save_hyperparameters(ignore=["vqvae"])
+        if stage not in STAGES:
+            raise ConfigError(f"task.module.stage must be one of {', '.join(STAGES)}, got {stage!r}")
+        if stage == "decoder" and codebook_init != "keep":
+            raise ConfigError("task.module.stage=decoder trains the decoder of a trained model: set codebook_init=keep")
+        self.save_hyperparameters(ignore=["vqvae", "loss"])
         self.vqvae = vqvae.train()  # loaders return models in eval mode
+        self.loss = JukeboxLoss() if loss is None else loss
         self.levels = [int(level) for level in levels]
         for level in self.levels:
             vqvae.hop_length(level)  # validates the level
-        self.weights = LossWeights(linf=linf_weight, multispectral=multispectral_weight, commit=commit_weight)
-        self.register_buffer("bandwidth", torch.zeros(2))  # (l2, spec); measured on the corpus at fit start
+        self.stage = stage
+        if stage == "decoder":  # frozen: no gradients, and DDP does not wait for any
+            for level in self.levels:
+                self.vqvae.encoders[level].requires_grad_(False)
+        self._code_cache: CodeCache | None = None
         self._resumed = False
         self._val_histograms: dict[int, torch.Tensor] = {}
         self._seconds_before = float(train_seconds)  # wall time of earlier runs of this training
-        # A fine-tune continues the trainings of the checkpoint it starts from: its export lists them.
-        self.history = list(getattr(vqvae, "lineage", [])) if codebook_init == "keep" else []
+        # A fine-tune continues the trainings of the checkpoint it starts from, and so does a run that trains
+        # other levels from scratch beside levels trained before: its export lists those trainings.
+        earlier = set(getattr(vqvae, "trained_levels", []))
+        kept = earlier if codebook_init == "keep" else earlier - set(self.levels)
+        self.history = list(getattr(vqvae, "lineage", [])) if kept else []
+        self.trained_levels = sorted(kept | set(self.levels))
         self._started = time.monotonic()
 
     # -- set-up ----------------------------------------------------------------
     def on_fit_start(self) -> None:
-        if not bool(self.bandwidth.any()):
-            clips = [torch.from_numpy(clip) for clip in self.trainer.datamodule.train_clips[:_BANDWIDTH_CLIPS]]
-            measured = measure_bandwidth(clips)
-            self.bandwidth.copy_(torch.tensor([measured.l2, measured.spec]))
-        if not self._resumed:
+        datamodule = self.trainer.datamodule
+        self.loss.calibrate(datamodule.train_clips[:_CALIBRATION_CLIPS])
+        if self.stage == "decoder" and self.hparams.cache_codes and self._code_cache is None:
+            started = time.monotonic()
+            self.cache_codes(datamodule.train_clips, datamodule.crop_length, datamodule.crop_multiple)
+            print(f"encoded the training corpus once in {time.monotonic() - started:.0f} s (decoder stage)")
+        if not self._resumed and self.stage == "full":
             frames_per_batch = self.trainer.datamodule.batch_size * self.trainer.datamodule.crop_length
             for level in self.levels:
                 codebook = self.vqvae.bottleneck[level]
@@ -74,6 +99,12 @@ class VQVAEPretrainModule(pl.LightningModule):
                     codebook.initialised.fill_(False)  # Jukebox's init_k: the first batch seeds the codebook
                 else:
                     codebook.resume_ema(frames_per_batch // self.vqvae.hop_length(level))  # Jukebox's restore_k
+
+    def cache_codes(self, clips: list, crop_length: int, frame: int) -> None:
+        """Decoder stage: encode the training clips once; training crops (``clip``, ``start``) slice their codes."""
+        if self.stage != "decoder":
+            raise ConfigError("codes can be cached for the decoder stage only: the full stage trains the encoder")
+        self._code_cache = CodeCache(self.vqvae, clips, self.levels, crop_length, frame)
 
     def on_train_start(self) -> None:
         self._started = time.monotonic()
@@ -91,6 +122,9 @@ class VQVAEPretrainModule(pl.LightningModule):
             "corpus": str(getattr(datamodule, "root", "")),
             "corpus_seed": getattr(datamodule, "seed", None),
             "lr": self.hparams.lr,
+            "levels": self.levels,
+            "stage": self.stage,
+            "loss": type(self.loss).__name__,
             "hardware": f"{platform.machine()} CPU, {torch.get_num_threads()} threads, {device}",
         }
 
@@ -103,12 +137,8 @@ class VQVAEPretrainModule(pl.LightningModule):
             set_epoch(self.current_epoch)
 
     def configure_optimizers(self):
-        parameters = [
-            p
-            for level in self.levels
-            for stack in (self.vqvae.encoders, self.vqvae.decoders)
-            for p in stack[level].parameters()
-        ]
+        stacks = (self.vqvae.decoders,) if self.stage == "decoder" else (self.vqvae.encoders, self.vqvae.decoders)
+        parameters = [p for level in self.levels for stack in stacks for p in stack[level].parameters()]
         optimizer = torch.optim.Adam(
             parameters, lr=self.hparams.lr, betas=tuple(self.hparams.betas), weight_decay=self.hparams.weight_decay
         )
@@ -117,26 +147,47 @@ class VQVAEPretrainModule(pl.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
     # -- steps -----------------------------------------------------------------
-    def _losses(self, batch: torch.Tensor, update_codebook: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict]:
-        bandwidth = Bandwidth(l2=float(self.bandwidth[0]), spec=float(self.bandwidth[1]))
-        outputs = self.vqvae(batch, levels=self.levels, update_codebook=update_codebook)
-        total, logged = batch.new_zeros(()), {}
+    def _outputs(self, batch: dict, training: bool) -> dict[int, LevelOutput]:
+        audio = batch["audio"]
+        if training and self._code_cache is not None:  # decoder stage: the frozen encoder's codes, computed once
+            outputs = {}
+            for level in self.levels:
+                codes = self._code_cache.crops(level, batch["clip"], batch["start"]).to(audio.device)
+                outputs[level] = LevelOutput(self.vqvae.decode(codes, level), codes, audio.new_zeros(()), {})
+            return outputs
+        full = self.stage == "full"
+        return self.vqvae(audio, levels=self.levels, update_codebook=training and full, train_encoder=full)
+
+    def _losses(self, batch: dict, training: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict]:
+        train_encoder = self.stage == "full"
+        outputs = self._outputs(batch, training)
+        audio = batch["audio"]
+        adversarial = isinstance(self.loss, AdversarialLoss)
+        if adversarial:
+            self.loss.step = self.global_step
+        total, logged = audio.new_zeros(()), {}
         for level, output in outputs.items():
-            terms = level_loss(batch, output.reconstruction, output.commit_loss, bandwidth, self.weights)
+            if adversarial and training:  # first: the generator's terms then see the updated discriminator
+                terms = self.loss.discriminator_step(audio, output.reconstruction)
+                logged.update({f"L{level}/{name}": value for name, value in terms.items()})
+            terms = self.loss(audio, output.reconstruction)
             total = total + terms.pop("loss")
+            if train_encoder:
+                total = total + self.hparams.commit_weight * output.commit_loss
+            terms["commit"] = output.commit_loss.detach()
             logged.update({f"L{level}/{name}": value for name, value in {**terms, **output.metrics}.items()})
         return total, logged, outputs
 
-    def training_step(self, batch: torch.Tensor, batch_index: int) -> torch.Tensor:
-        loss, logged, _ = self._losses(batch, update_codebook=True)
+    def training_step(self, batch: dict, batch_index: int) -> torch.Tensor:
+        loss, logged, _ = self._losses(batch, training=True)
         self.log("train/loss", loss, prog_bar=True)
         self.log_dict({f"train/{name}": value for name, value in logged.items()})
         return loss
 
-    def validation_step(self, batch: torch.Tensor, batch_index: int) -> None:
-        loss, logged, outputs = self._losses(batch, update_codebook=False)
+    def validation_step(self, batch: dict, batch_index: int) -> None:
+        loss, logged, outputs = self._losses(batch, training=False)
         self.log("val/loss", loss, prog_bar=True, sync_dist=True)
-        keep = ("reconstruction", "multispectral", "commit", "l2")
+        keep = ("reconstruction", "multispectral", "commit", "l2", "mel", "log_magnitude", "linear_magnitude")
         self.log_dict({f"val/{n}": v for n, v in logged.items() if n.split("/")[-1] in keep}, sync_dist=True)
         for level, output in outputs.items():
             size = self.vqvae.config.l_bins
@@ -158,11 +209,15 @@ class VQVAEPretrainModule(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["codebook_ema"] = self._ema_states()
         checkpoint["train_seconds"] = self.train_seconds()
+        if isinstance(self.loss, AdversarialLoss):
+            checkpoint["discriminator_optimizer"] = self.loss.optimizer.state_dict()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         for level, state in checkpoint.get("codebook_ema", {}).items():
             self.vqvae.bottleneck[int(level)].load_ema_state(state)
         self._seconds_before = float(checkpoint.get("train_seconds", self._seconds_before))
+        if isinstance(self.loss, AdversarialLoss) and "discriminator_optimizer" in checkpoint:
+            self.loss.optimizer.load_state_dict(checkpoint["discriminator_optimizer"])
         self._resumed = True
 
     def export(self, path: str | Path) -> None:
@@ -172,8 +227,8 @@ class VQVAEPretrainModule(pl.LightningModule):
             self.vqvae,
             step=self.global_step,
             codebook_ema=self._ema_states(),
-            bandwidth={"l2": float(self.bandwidth[0]), "spec": float(self.bandwidth[1])},
-            trained_levels=self.levels,
+            loss=type(self.loss).__name__,
+            trained_levels=self.trained_levels,
             train_seconds=self.train_seconds(),
             training=self.training_info(),
             history=self.history,

@@ -3,6 +3,7 @@
     python scripts/benchmark.py                       # bundled model, 10 s of content and style, level 2
     python scripts/benchmark.py --model jukebox_5b    # the official weights
     python scripts/benchmark.py --devices gpu --no-memory   # add or refresh the GPU entry only
+    python scripts/benchmark.py --training-only       # refresh the training-step entry only
 
 For identity (plain reconstruction: the floor), codebook, adain, wct and gram (per L-BFGS
 iteration) on 10 s of 44.1 kHz content with a 10 s style whose analysis is cached (one
@@ -10,7 +11,10 @@ style, many contents), and with the style analysed from scratch: seconds, real-t
 ratio to the reconstruction, GFLOP counted by torch's FlopCounterMode and the rate achieved.
 bf16 autocast is timed too, with its drift in l2-mfcc against float32. Peak memory (RSS) of
 a fresh process streaming 30 s, 2 min and 10 min of content through adain shows that
-memory does not grow with duration. Close other work first: the numbers are wall-clock.
+memory does not grow with duration. A training step of VQ-VAE pre-training (batch 8 of 1 s
+crops at level 2; the whole model or the decoder alone; Jukebox's loss or the log-mel loss)
+is timed too, with its FLOP rate against the reconstruction's. Close other work first: the
+numbers are wall-clock.
 Devices not timed in a run keep their entries (and their machine's description) from the
 existing results file, so the CPU and GPU entries can be measured on different machines.
 """
@@ -184,6 +188,51 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / (1024 if sys.platform == "darwin" else 1)
 
 
+TRAINING_SETTINGS = (("full", "jukebox"), ("full", "mel"), ("decoder", "mel"), ("decoder, cached codes", "mel"))
+TRAINING_BATCH, TRAINING_CROP_SECONDS = 8, 1.0
+
+
+def training_speed(model_source: str, repeats: int) -> dict:
+    """Seconds per optimiser step of the pre-training module, each setting in turn every round."""
+    from jukestyle.jukebox.losses import JukeboxLoss, MelLoss
+    from lightning_modules.vqvae_pretrain import VQVAEPretrainModule
+
+    steps = {}
+    for stage, loss_name in TRAINING_SETTINGS:
+        loss = JukeboxLoss() if loss_name == "jukebox" else MelLoss()
+        module_stage = stage.split(",")[0]
+        module = VQVAEPretrainModule(load_vqvae(model_source), loss=loss, stage=module_stage, codebook_init="keep")
+        rate = module.vqvae.sample_rate
+        length = int(TRAINING_CROP_SECONDS * rate) // 128 * 128
+        crops = [test_signal(TRAINING_CROP_SECONDS, rate, seed)[:length] for seed in range(TRAINING_BATCH)]
+        loss.calibrate(crops)
+        if "cached" in stage:
+            module.cache_codes(crops, length, 128)
+        indices = torch.arange(TRAINING_BATCH)
+        batch = {"audio": torch.from_numpy(np.stack(crops)[:, None]), "clip": indices, "start": indices * 0}
+        optimizer = module.configure_optimizers()["optimizer"]
+
+        def step(module=module, optimizer=optimizer, batch=batch) -> None:
+            total, _, _ = module._losses(batch, training=True)
+            total.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+
+        step()  # warm-up
+        steps[f"{stage} / {loss_name}"] = (step, counted_flops(step))
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(repeats):
+        for name, (step, _) in steps.items():
+            times[name].append(timed(step)[0])
+    results = {}
+    for name, (_, flops) in steps.items():
+        seconds = statistics.median(times[name])
+        results[name] = {"seconds": seconds, "steps_per_second": 1 / seconds, "gflop": flops / 1e9}
+        results[name]["gflops"] = flops / seconds / 1e9
+        print(f"  training {name}: {seconds:.3f} s per step, {results[name]['gflops']:.1f} GFLOP/s", flush=True)
+    return results
+
+
 def markdown(results: dict, meta: dict) -> str:
     lines = [
         "# Benchmarks",
@@ -196,7 +245,7 @@ def markdown(results: dict, meta: dict) -> str:
         "",
     ]
     for device, entries in results.items():
-        if device == "memory":
+        if device in ("memory", "training"):
             continue
         about = meta[device]
         lines += [
@@ -217,6 +266,31 @@ def markdown(results: dict, meta: dict) -> str:
                 f"| {entry['seconds_uncached']:.3f} | {entry['rtf_uncached']:.3f} | {entry['gflop']:.1f} "
                 f"| {entry['gflops']:.1f} | {bf16.get('seconds', float('nan')):.3f} "
                 f"| {bf16.get('l2mfcc_drift', float('nan')):.3g} |"
+            )
+        lines.append("")
+    training = results.get("training", {})
+    if training:
+        about = meta.get("training", {})
+        # a rate is comparable with the reconstruction's only when both were measured on the same kind of CPU
+        same_machine = meta.get("cpu", {}).get("machine") == about.get("machine")
+        floor = results.get("cpu", {}).get("identity", {}).get("gflops") if same_machine else None
+        lines += [
+            "## Training steps (cpu)",
+            "",
+            f"VQ-VAE pre-training at level 2: batch {TRAINING_BATCH} of {TRAINING_CROP_SECONDS:g} s crops, forward, "
+            f"loss, backward and Adam step. {about.get('machine', '')}, {about.get('threads', '?')} threads, model "
+            f"`{about.get('model', '?')}`; medians of {about.get('repeats', '?')} rounds; {about.get('date', '')}. "
+            "FLOPs are counted by FlopCounterMode (forward and backward). The rate is compared with the "
+            "reconstruction's above (no autograd, fused kernels) when both ran on the same kind of CPU.",
+            "",
+            "| stage / loss | seconds per step | steps/s | GFLOP per step | GFLOP/s | x reconstruction's rate |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name, entry in training.items():
+            share = f"{entry['gflops'] / floor:.2f}" if floor else "-"
+            lines.append(
+                f"| {name} | {entry['seconds']:.3f} | {entry['steps_per_second']:.2f} | {entry['gflop']:.1f} "
+                f"| {entry['gflops']:.1f} | {share} |"
             )
         lines.append("")
     cpu, memory = results.get("cpu", {}), results.get("memory", {})
@@ -283,6 +357,8 @@ def main() -> None:
     )
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
     parser.add_argument("--output", type=Path, default=REPO / "benchmarks" / "results.json")
+    parser.add_argument("--training-only", action="store_true", help="time the training steps only")
+    parser.add_argument("--training-repeats", type=int, default=5, help="timed rounds of training steps")
     parser.add_argument("--memory-probe", nargs=2, metavar=("CONTENT", "STYLE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     configure_cpu(threads=args.threads)  # as every entry point of the project does
@@ -291,13 +367,28 @@ def main() -> None:
         return
 
     count_fused_convolutions()
+    results = earlier(args.output)
+    meta = results.pop("meta", {})
+    if args.training_repeats > 0:
+        print("cpu: timing training steps", flush=True)
+        results["training"] = training_speed(args.model, args.training_repeats)
+        meta["training"] = {
+            "model": args.model,
+            "repeats": args.training_repeats,
+            "threads": torch.get_num_threads(),
+            "machine": machine(torch.device("cpu")),
+            "date": time.strftime("%Y-%m-%d"),
+        }
+    if args.training_only:
+        write_json(args.output, {**results, "meta": meta})
+        write_text(args.output.parent / "README.md", markdown(results, meta) + "\n")
+        print(f"wrote {args.output} and {args.output.parent / 'README.md'}")
+        return
     names = args.devices or ["cpu", *(["gpu"] if torch.cuda.is_available() else [])]
     if "gpu" in names and not torch.cuda.is_available():
         parser.error("--devices gpu: torch sees no CUDA device on this machine")
     devices = {name: torch.device("cuda" if name == "gpu" else "cpu") for name in names}
     model = load_vqvae(args.model)
-    results = earlier(args.output)
-    meta = results.pop("meta", {})
     for key, device in devices.items():
         print(f"{key}: timing {', '.join(METHODS)}", flush=True)
         model.to(device)

@@ -79,3 +79,28 @@ def test_flops_of_the_fused_convolutions_are_counted(tiny_model, tone):
     finally:
         layers.FUSED_CONVOLUTION = plain_convolutions
     assert plain > 0 and fused == plain
+
+
+def test_training_steps_are_timed_and_the_decoder_stage_counts_fewer_flops(tmp_path):
+    sys.path.insert(0, str(REPO / "scripts"))
+    import benchmark
+
+    from jukestyle.jukebox import build_vqvae, save_checkpoint
+
+    path, model = tmp_path / "tiny.pth.tar", build_vqvae("tiny", seed=0)
+    save_checkpoint(path, model)
+    results = benchmark.training_speed(str(path), repeats=1)
+    assert list(results) == ["full / jukebox", "full / mel", "decoder / mel", "decoder, cached codes / mel"]
+    assert all(entry["seconds"] > 0 and entry["gflop"] > 0 for entry in results.values())
+    # The decoder stage skips the encoder's backward pass, about twice the encoder's forward FLOPs.
+    crops = torch.zeros(benchmark.TRAINING_BATCH, 1, 44032)
+    with torch.no_grad():
+        encoder_forward = benchmark.counted_flops(lambda: model.encode_latent(crops, 2)) / 1e9
+    saved = results["full / mel"]["gflop"] - results["decoder / mel"]["gflop"]
+    assert 1.5 * encoder_forward < saved < 2.5 * encoder_forward
+    meta = {"training": {"model": "tiny", "repeats": 1, "threads": 1, "machine": "test", "date": "today"}}
+    text = benchmark.markdown({"training": results}, meta)
+    assert "## Training steps (cpu)" in text and "| decoder / mel |" in text
+    # ... and with the codes computed once, the encoder's forward pass too.
+    cached = results["decoder / mel"]["gflop"] - results["decoder, cached codes / mel"]["gflop"]
+    assert 0.9 * encoder_forward < cached < 1.1 * encoder_forward

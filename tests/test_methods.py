@@ -271,3 +271,12 @@ def test_transfer_takes_paths_in_any_format_and_rate(tiny_model, tmp_path):
     assert out.dtype == np.float32 and abs(len(out) - 22050) < 128
     with pytest.raises(AudioError, match=r"missing\.wav: no such audio file"):
         jukestyle.transfer(tmp_path / "missing.wav", tmp_path / "style.wav", model=tiny_model)
+
+
+@pytest.mark.parametrize("level", [0, 1])
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_every_method_runs_at_the_lower_levels(tiny_model, method, level):
+    options = {"max_iter": 2} if method == "gram" else {}
+    content, style = harmonic_tone(262, 0.3), harmonic_tone(392, 0.3)
+    out = jukestyle.transfer(content, style, method=method, model=tiny_model, level=level, **options)
+    assert np.isfinite(out).all() and abs(len(out) - len(content)) < tiny_model.hop_length(level)

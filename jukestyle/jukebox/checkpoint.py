@@ -140,3 +140,46 @@ def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, step: int =
     checkpoint = {"hps": model.config.to_hparams(), "model": model.state_dict(), "step": int(step), **extra}
     with atomic_path(path) as tmp:
         torch.save(checkpoint, tmp)
+
+
+def level_prefixes(level: int) -> tuple[str, ...]:
+    """State-dict key prefixes of one level's encoder, decoder and codebook."""
+    return (f"encoders.{level}.", f"decoders.{level}.", f"bottleneck.level_blocks.{level}.")
+
+
+def combine_levels(base: str | os.PathLike, donors: dict[int, str | os.PathLike], path: str | os.PathLike) -> None:
+    """Write ``base`` with the levels of ``donors`` ({level: checkpoint}) taken from them: weights, codebook and
+    its EMA state. Levels trained in separate runs (or on separate machines) become one checkpoint; its
+    training stages are those of every part, each listed once, in order."""
+    combined = read_checkpoint(base)
+    state = dict(state_dict_of(combined, base))
+    ema = dict(combined.get("codebook_ema", {}))
+    stages = training_stages(combined)
+    trained = set(combined.get("trained_levels", []))
+    for level, donor_path in donors.items():
+        donor = read_checkpoint(donor_path)
+        if donor.get("hps") != combined.get("hps"):
+            raise CheckpointError(f"{donor_path}: another architecture than {base}; levels cannot be combined")
+        if level not in donor.get("trained_levels", []):
+            raise CheckpointError(f"{donor_path}: level {level} was not trained there")
+        donor_state = state_dict_of(donor, donor_path)
+        for key, value in donor_state.items():
+            if key.startswith(level_prefixes(level)):
+                state[key] = value
+        if level in donor.get("codebook_ema", {}):
+            ema[level] = donor["codebook_ema"][level]
+        stages += [stage for stage in training_stages(donor) if stage not in stages]
+        trained.add(level)
+    last = stages[-1] if stages else {"step": int(combined.get("step", 0)), "train_seconds": 0.0, "training": {}}
+    checkpoint = {
+        **combined,
+        "model": state,
+        "codebook_ema": ema,
+        "trained_levels": sorted(trained),
+        "history": stages[:-1],
+        "step": last["step"],
+        "train_seconds": last["train_seconds"],
+        "training": last["training"],
+    }
+    with atomic_path(path) as tmp:
+        torch.save(checkpoint, tmp)

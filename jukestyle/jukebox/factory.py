@@ -66,4 +66,5 @@ def load_vqvae(source: str | os.PathLike = "jukebox_5b") -> VQVAE:
     model.step = int(checkpoint.get("step", 0) or 0)
     model.source = str(source)  # how it was asked for, for run metadata
     model.lineage = training_stages(checkpoint)  # what a fine-tune of it records as its history
+    model.trained_levels = [int(level) for level in checkpoint.get("trained_levels", [])]
     return model.eval()

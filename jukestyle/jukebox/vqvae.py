@@ -132,17 +132,23 @@ class VQVAE(nn.Module):
 
     # -- training ------------------------------------------------------------
     def forward(
-        self, x: torch.Tensor, levels: list[int] | None = None, update_codebook: bool | None = None
+        self,
+        x: torch.Tensor,
+        levels: list[int] | None = None,
+        update_codebook: bool | None = None,
+        train_encoder: bool = True,
     ) -> dict[int, LevelOutput]:
         """Training pass over the chosen levels (default: all), each an independent autoencoder.
 
         ``update_codebook`` (default: ``self.training``) moves the EMA codebooks and restarts dead codes.
+        ``train_encoder=False`` runs the encoder and the bottleneck without autograd (a decoder-only stage).
         """
         update = self.training if update_codebook is None else update_codebook
         outputs: dict[int, LevelOutput] = {}
         for level in range(self.levels) if levels is None else levels:
-            latent = self.encode_latent(x, level)
-            quantised: QuantiserOutput = self.bottleneck[level](latent, update=update)
+            with torch.set_grad_enabled(train_encoder and torch.is_grad_enabled()):
+                latent = self.encode_latent(x, level)
+                quantised: QuantiserOutput = self.bottleneck[level](latent, update=update)
             outputs[level] = LevelOutput(
                 reconstruction=self.decoders[level](quantised.quantised),
                 codes=quantised.codes,

@@ -3,7 +3,6 @@
 Per level, the loss is
     reconstruction  = l2 / bw_l2 + linf_weight * linf / bw_l2      (Jukebox's "lmix")
   + multispectral   = mean over STFT resolutions of ||S(x) - S(x_hat)||_2 / bw_spec
-  + commit          = commit_weight * ||z - sg(e)||^2 / numel      (from the bottleneck)
 where ``linf`` is the mean of the k largest squared errors of each clip and the
 bandwidths (``bw_l2``: mean squared amplitude, ``bw_spec``: mean spectral norm)
 are measured on the training corpus, so that the terms have comparable scales
@@ -14,7 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
+
+from jukestyle.jukebox.losses.base import ReconstructionLoss, stft_magnitude, weighted_total
 
 # (n_fft, hop, window) of Jukebox's multi-resolution spectral loss.
 MULTISPECTRAL_RESOLUTIONS: tuple[tuple[int, int, int], ...] = ((2048, 240, 1200), (1024, 120, 600), (512, 50, 240))
@@ -26,21 +28,6 @@ BANDWIDTH_RESOLUTION = (1024, 256, 1024)
 class Bandwidth:
     l2: float
     spec: float
-
-
-def stft_magnitude(x: torch.Tensor, n_fft: int, hop: int, window: int) -> torch.Tensor:
-    """|STFT| of (B, 1, T) or (B, T) audio, in float32 (also under autocast)."""
-    x = x.reshape(x.shape[0], -1).float()
-    with torch.autocast(device_type=x.device.type, enabled=False):
-        spectrum = torch.stft(
-            x,
-            n_fft,
-            hop_length=hop,
-            win_length=window,
-            window=torch.hann_window(window, device=x.device),
-            return_complex=True,
-        )
-    return spectrum.abs()
 
 
 def _clip_norm(x: torch.Tensor) -> torch.Tensor:
@@ -81,32 +68,30 @@ def measure_bandwidth(clips: list[torch.Tensor]) -> Bandwidth:
     return Bandwidth(l2=l2, spec=spec)
 
 
-@dataclass(frozen=True)
-class LossWeights:
-    linf: float = 0.02  # Jukebox's lmix_linf
-    multispectral: float = 1.0
-    commit: float = 0.02
-    linf_k: int = 2048
+class JukeboxLoss(ReconstructionLoss):
+    """Jukebox's loss: ``l2 / bw_l2 + linf * linf_k / bw_l2 + multispectral * spectral / bw_spec``.
 
+    The bandwidths are measured on the corpus by ``calibrate`` and kept as a buffer, so that a
+    resumed run continues with the same scales.
+    """
 
-def level_loss(
-    target: torch.Tensor,
-    output: torch.Tensor,
-    commit_loss: torch.Tensor,
-    bandwidth: Bandwidth,
-    weights: LossWeights = LossWeights(),
-) -> dict[str, torch.Tensor]:
-    """All loss terms of one level; ``loss`` is the weighted total to optimise."""
-    l2 = torch.mean((output.float() - target.float()) ** 2)
-    linf = linf_loss(target, output, weights.linf_k)
-    reconstruction = l2 / bandwidth.l2 + weights.linf * linf / bandwidth.l2
-    spectral = multispectral_loss(target, output).mean() / bandwidth.spec
-    loss = reconstruction + weights.multispectral * spectral + weights.commit * commit_loss
-    return {
-        "loss": loss,
-        "reconstruction": reconstruction.detach(),
-        "multispectral": spectral.detach(),
-        "commit": commit_loss.detach(),
-        "l2": l2.detach(),
-        "linf": linf.detach(),
-    }
+    def __init__(self, linf: float = 0.02, multispectral: float = 1.0, linf_k: int = 2048) -> None:
+        super().__init__()
+        self.linf_weight, self.multispectral_weight, self.linf_k = linf, multispectral, linf_k
+        self.register_buffer("bandwidth", torch.zeros(2))  # (l2, spec)
+
+    def calibrate(self, clips: list[np.ndarray]) -> None:
+        if not bool(self.bandwidth.any()):
+            measured = measure_bandwidth([torch.from_numpy(np.asarray(clip)) for clip in clips])
+            self.bandwidth.copy_(torch.tensor([measured.l2, measured.spec]))
+
+    def forward(self, target: torch.Tensor, output: torch.Tensor) -> dict[str, torch.Tensor]:
+        if not bool(self.bandwidth.any()):
+            raise RuntimeError("JukeboxLoss: call calibrate(clips) before the first step")
+        bw_l2, bw_spec = float(self.bandwidth[0]), float(self.bandwidth[1])
+        l2 = torch.mean((output.float() - target.float()) ** 2)
+        linf = linf_loss(target, output, self.linf_k)
+        reconstruction = l2 / bw_l2 + self.linf_weight * linf / bw_l2
+        spectral = multispectral_loss(target, output).mean() / bw_spec
+        terms = {"reconstruction": reconstruction, "multispectral": spectral, "l2": l2, "linf": linf}
+        return weighted_total(terms, {"reconstruction": 1.0, "multispectral": self.multispectral_weight})

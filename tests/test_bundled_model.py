@@ -1,0 +1,35 @@
+"""What the shipped checkpoint (checkpoints/jukestyle_gm.pth.tar) is measured to do, asserted on it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from jukestyle.audio import load_audio
+from jukestyle.evaluation import instrument_identity
+from jukestyle.jukebox import load_vqvae, read_checkpoint
+from jukestyle.jukebox.checkpoint import training_stages
+
+REPO = Path(__file__).resolve().parents[1]
+C4 = ["flute", "piano", "trumpet", "violin", "sine", "sawtooth"]
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    return load_vqvae("bundled")
+
+
+def test_the_bundled_model_records_its_trained_levels_and_stages():
+    checkpoint = read_checkpoint(REPO / "checkpoints" / "jukestyle_gm.pth.tar")
+    assert checkpoint["trained_levels"] == [1, 2]
+    stages = training_stages(checkpoint)
+    assert [stage["training"].get("levels", [2]) for stage in stages] == [[2], [2], [1]]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("level", [1, 2])
+def test_reconstructions_keep_the_pitch_of_the_six_c4_notes(bundled, level):
+    recordings = {name: load_audio(REPO / "data" / "exp1" / f"{name}-C4.flac", bundled.sample_rate) for name in C4}
+    result = instrument_identity(bundled, recordings, level, bundled.sample_rate)
+    assert all(pitch is not None and pitch >= 0.9 for pitch in result.pitch), result.pitch
