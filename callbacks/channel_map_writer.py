@@ -14,8 +14,8 @@ import pytorch_lightning as pl
 import torch.distributed as dist
 from pytorch_lightning.loggers import WandbLogger
 
-from jukestyle.channel_maps import write_channel_maps
 from jukestyle.errors import JukestyleError
+from jukestyle.inspect.channel_maps import write_channel_maps
 
 
 class ChannelMapWriter(pl.Callback):

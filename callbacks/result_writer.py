@@ -7,8 +7,8 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 
-from jukestyle.report import write_report
-from jukestyle.results import FinishedRecords, read_records, write_record, write_results_csv
+from jukestyle.evaluation.records import FinishedRecords, read_records, write_record, write_results_csv
+from jukestyle.evaluation.report import write_report
 
 
 class ResultWriter(pl.Callback):

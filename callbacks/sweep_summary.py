@@ -7,7 +7,7 @@ from pathlib import Path
 
 from hydra.experimental.callback import Callback
 
-from jukestyle.sweeps import write_sweep_summary
+from jukestyle.evaluation.sweep_summary import write_sweep_summary
 
 
 class SweepSummary(Callback):

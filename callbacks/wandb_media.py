@@ -18,11 +18,11 @@ import matplotlib.pyplot as plt
 import pytorch_lightning as pl
 from pytorch_lightning.loggers import WandbLogger
 
-from jukestyle.audio import load_audio
-from jukestyle.plots import loss_curve_figure, mel_spectrogram_figure
-from jukestyle.report import TABLE_COLUMNS as SUMMARY_COLUMNS
-from jukestyle.report import experiments, summarise
-from jukestyle.results import read_records
+from jukestyle.audio.io import load_audio
+from jukestyle.evaluation.figures import loss_curve_figure, mel_spectrogram_figure
+from jukestyle.evaluation.records import read_records
+from jukestyle.evaluation.report import TABLE_COLUMNS as SUMMARY_COLUMNS
+from jukestyle.evaluation.report import experiments, summarise
 
 TABLE_COLUMNS = ["pair_id", "method", "content", "style", "output", "output_mel"]
 TABLE_COLUMNS += ["l2mfcc_source", "l2mfcc_style", "closer_to", "error"]

@@ -23,7 +23,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from jukestyle.audio import load_audio
+from jukestyle.audio.io import load_audio
 from jukestyle.errors import JukestyleError
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3"}

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader, Dataset
 
-from jukestyle.audio import load_audio
+from jukestyle.audio.io import load_audio
 from jukestyle.errors import JukestyleError
 
 

@@ -18,7 +18,7 @@ import pytorch_lightning as pl
 from torch.utils.data import DataLoader, Dataset
 
 from datamodules.pairs import predict_loader
-from jukestyle.audio import load_audio
+from jukestyle.audio.io import load_audio
 from jukestyle.errors import JukestyleError
 
 

@@ -8,7 +8,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from jukestyle.audio import load_audio, prepare_audio
+from jukestyle.audio.io import load_audio, prepare_audio
 from jukestyle.jukebox import VQVAE, load_vqvae
 from jukestyle.methods import make_method
 from jukestyle.pipeline import StyleTransfer

@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from jukestyle import audio as audio_io
+from jukestyle.audio import io as audio_io
 from jukestyle.errors import AudioError, ConfigError
 from jukestyle.fileio import sha256_file
 from jukestyle.jukebox import VQVAE
-from jukestyle.methods import Method
+from jukestyle.methods import Method, require_gradients
 from jukestyle.streaming import AudioFileReader, AudioFileWriter, OverlapAdd, window_bounds
 
 # bf16: the model's convolutions and matrix products run under bf16 autocast (AMX on recent CPUs);
@@ -111,10 +111,7 @@ class StyleTransfer:
         if not self.method.needs_grad:
             stack.enter_context(torch.inference_mode())
             return stack
-        if torch.is_inference_mode_enabled():
-            raise RuntimeError(
-                f"method {self.method.name!r} optimises with gradients: set trainer.inference_mode=false"
-            )
+        require_gradients([self.method])
         stack.enter_context(torch.enable_grad())
         return stack
 

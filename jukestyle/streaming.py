@@ -17,7 +17,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from jukestyle.audio import tag
+from jukestyle.audio.io import tag
 from jukestyle.errors import AudioError
 from jukestyle.fileio import atomic_path
 

@@ -2,8 +2,8 @@
 
 Each recording (one instrument playing one piece, e.g. the note C4) is brought to a
 common loudness and goes through one level's encoder; every channel of every
-encoder layer gets its mean rectified activation (``jukestyle.probe``). The writer
-callback then builds one map per piece (``jukestyle.channel_maps``) from all the
+encoder layer gets its mean rectified activation (``jukestyle.inspect.frequency_response``). The writer
+callback then builds one map per piece (``jukestyle.inspect.channel_maps``) from all the
 recordings. Nothing is trained.
 """
 
@@ -12,10 +12,10 @@ from __future__ import annotations
 import numpy as np
 import pytorch_lightning as pl
 
-from jukestyle.audio import normalize_loudness
-from jukestyle.channel_maps import ChannelMap, build_channel_map
+from jukestyle.audio.io import normalize_loudness
+from jukestyle.inspect.channel_maps import ChannelMap, build_channel_map
+from jukestyle.inspect.frequency_response import channel_activity, encoder_layers
 from jukestyle.jukebox import VQVAE
-from jukestyle.probe import channel_activity, encoder_layers
 
 
 class ChannelMapModule(pl.LightningModule):

@@ -21,12 +21,12 @@ import pytorch_lightning as pl
 import torch
 
 from jukestyle.errors import JukestyleError
+from jukestyle.evaluation.metrics import ReferenceCache, evaluate
+from jukestyle.evaluation.records import FinishedRecords
 from jukestyle.jukebox import VQVAE
-from jukestyle.methods import Identity, Method
-from jukestyle.metrics import ReferenceCache, evaluate
+from jukestyle.methods import Identity, Method, require_gradients
 from jukestyle.pipeline import StyleTransfer, audio_hash
-from jukestyle.results import FinishedRecords
-from lightning_modules.metrics import SUMMARY_METRICS, summary_metrics
+from lightning_modules.summary_metrics import SUMMARY_METRICS, summary_metrics
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +82,7 @@ class StyleTransferModule(pl.LightningModule):
         return {"parameters/trainable": trainable, "parameters/frozen": frozen}
 
     def on_predict_start(self) -> None:
-        if self.needs_grad and torch.is_inference_mode_enabled():
-            needing = [method.name for method in self.methods if method.needs_grad]
-            raise JukestyleError(
-                f"method(s) {', '.join(needing)} optimise with gradients: set trainer.inference_mode=false"
-            )
+        require_gradients(self.methods)
         counts = self.parameter_counts()
         for logger in self.loggers:
             logger.log_hyperparams(counts)

@@ -46,11 +46,11 @@ from torch.utils.flop_counter import (  # noqa: E402
     register_flop_formula,
 )
 
+from jukestyle.evaluation.metrics import l2_mfcc  # noqa: E402
 from jukestyle.fileio import write_json, write_text  # noqa: E402
 from jukestyle.jukebox import load_vqvae  # noqa: E402
-from jukestyle.jukebox.layers import FUSED_CONVOLUTION  # noqa: E402
+from jukestyle.jukebox.kernels import FUSED_CONVOLUTION  # noqa: E402
 from jukestyle.methods import make_method  # noqa: E402
-from jukestyle.metrics import l2_mfcc  # noqa: E402
 from jukestyle.pipeline import StyleTransfer  # noqa: E402
 from jukestyle.runtime import configure_cpu  # noqa: E402
 
@@ -102,7 +102,7 @@ def counted_flops(function) -> int:
 
 
 def engines(model, precision: str) -> dict[str, StyleTransfer]:
-    options = {"gram": {"max_iter": GRAM_ITERATIONS}}
+    options = {"gram": {"lbfgs": {"max_iter": GRAM_ITERATIONS}}}
     return {
         name: StyleTransfer(model, make_method(name, **options.get(name, {})), precision=precision) for name in METHODS
     }

@@ -23,11 +23,11 @@ import numpy as np
 import soundfile as sf
 import streamlit as st
 
-from jukestyle import probe
-from jukestyle.audio import resample
+from jukestyle.audio.io import resample
 from jukestyle.errors import JukestyleError
+from jukestyle.evaluation.figures import channel_response_figure, mel_spectrogram_figure
+from jukestyle.inspect import frequency_response as probe
 from jukestyle.jukebox import VQVAE, build_vqvae, load_vqvae
-from jukestyle.plots import channel_response_figure, mel_spectrogram_figure
 from jukestyle.runtime import configure_cpu
 
 MODELS = {

@@ -8,7 +8,7 @@ data and settings, steps, hardware and wall time (as recorded in the checkpoint)
 loss curves from the run's CSV log, per-level reconstruction metrics (MSE, SNR, log-mel
 distance, l2-mfcc, energy per band against the source, pYIN pitch over voiced frames) and
 codebook use on the corpus's validation split (unseen (program, pitch) pairs), what the
-codes know of the instrument (``jukestyle.instrument_probe``), the paper's Experiment 1
+codes know of the instrument (``jukestyle.inspect.instrument_probe``), the paper's Experiment 1
 check per level (do reconstructions of the six C4 recordings keep their instrument and
 pitch?), and an A/B table of other checkpoints (e.g. two losses at equal steps from the
 same start) evaluated the same way at level 2.
@@ -35,10 +35,10 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from datamodules.corpus import corpus_files  # noqa: E402
-from jukestyle.audio import load_audio  # noqa: E402
-from jukestyle.evaluation import BANDS_HZ, IdentityResult, instrument_identity, validation_metrics  # noqa: E402
+from jukestyle.audio.io import load_audio  # noqa: E402
+from jukestyle.evaluation.model_quality import BANDS_HZ, IdentityResult, instrument_identity, validation_metrics  # noqa: E402
 from jukestyle.fileio import atomic_path, write_json, write_text  # noqa: E402
-from jukestyle.instrument_probe import VIEWS, instrument_probe  # noqa: E402
+from jukestyle.inspect.instrument_probe import VIEWS, instrument_probe  # noqa: E402
 from jukestyle.jukebox import load_vqvae, read_checkpoint  # noqa: E402
 from jukestyle.jukebox.checkpoint import training_stages  # noqa: E402
 

@@ -30,12 +30,12 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from jukestyle.audio import save_audio  # noqa: E402
-from jukestyle.corpus import plan_corpus, program_list  # noqa: E402
+from jukestyle.audio.corpus_plan import plan_corpus, program_list  # noqa: E402
+from jukestyle.audio.io import save_audio  # noqa: E402
+from jukestyle.audio.pieces import moonlight_opening, oh_susanna, old_hundredth, sawtooth_tone, sine_tone  # noqa: E402
+from jukestyle.audio.render import DEFAULT_SOUNDFONT, GM_PROGRAMS, Note, Renderer, program_number  # noqa: E402
 from jukestyle.errors import JukestyleError  # noqa: E402
 from jukestyle.fileio import sha256_file, write_text  # noqa: E402
-from jukestyle.pieces import moonlight_opening, oh_susanna, old_hundredth, sawtooth_tone, sine_tone  # noqa: E402
-from jukestyle.render import DEFAULT_SOUNDFONT, GM_PROGRAMS, Note, Renderer, program_number  # noqa: E402
 
 SAMPLE_RATE = 44100
 PEAK = 0.89  # -1 dBFS

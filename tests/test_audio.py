@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 from signals import harmonic_tone
 
-from jukestyle import audio
+from jukestyle.audio import io as audio
 from jukestyle.errors import AudioError
 
 SR = 44100

@@ -63,7 +63,7 @@ def test_flops_of_the_fused_convolutions_are_counted(tiny_model, tone):
     sys.path.insert(0, str(REPO / "scripts"))
     import benchmark
 
-    from jukestyle.jukebox import layers
+    from jukestyle.jukebox import kernels
 
     x = torch.as_tensor(tone).reshape(1, 1, -1)
 
@@ -73,11 +73,11 @@ def test_flops_of_the_fused_convolutions_are_counted(tiny_model, tone):
 
     benchmark.count_fused_convolutions()
     fused = benchmark.counted_flops(reconstruct)
-    plain_convolutions, layers.FUSED_CONVOLUTION = layers.FUSED_CONVOLUTION, None
+    plain_convolutions, kernels.FUSED_CONVOLUTION = kernels.FUSED_CONVOLUTION, None
     try:
         plain = benchmark.counted_flops(reconstruct)
     finally:
-        layers.FUSED_CONVOLUTION = plain_convolutions
+        kernels.FUSED_CONVOLUTION = plain_convolutions
     assert plain > 0 and fused == plain
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from jukestyle.audio import load_audio
-from jukestyle.evaluation import instrument_identity
+from jukestyle.audio.io import load_audio
+from jukestyle.evaluation.model_quality import instrument_identity
 from jukestyle.jukebox import load_vqvae, read_checkpoint
 from jukestyle.jukebox.checkpoint import training_stages
 

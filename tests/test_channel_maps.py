@@ -11,9 +11,9 @@ import soundfile as sf
 from hydra_runs import run_config
 from signals import harmonic_tone
 
-from jukestyle import probe
-from jukestyle.channel_maps import CSV_COLUMNS, build_channel_map, write_channel_maps
 from jukestyle.errors import JukestyleError
+from jukestyle.inspect import frequency_response as probe
+from jukestyle.inspect.channel_maps import CSV_COLUMNS, build_channel_map, write_channel_maps
 from jukestyle.jukebox import build_vqvae
 
 LAYERS = [probe.EncoderLayer(0, "first", 3, 2, 22050.0), probe.EncoderLayer(1, "second", 2, 4, 11025.0)]

@@ -77,7 +77,7 @@ def test_gram_loss_curve_is_logged(files, tmp_path):
     out = tmp_path / "run"
     result = run_cli(
         "experiment=gram_top_level",
-        "method.max_iter=3",
+        "method.lbfgs.max_iter=3",
         "model=tiny_random",
         "data=pair",
         f"data.content={files['content']}",

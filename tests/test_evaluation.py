@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from signals import harmonic_tone
 
-from jukestyle.evaluation import (
+from jukestyle.evaluation.model_quality import (
     BANDS_HZ,
     IdentityResult,
     PitchCount,

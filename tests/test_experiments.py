@@ -79,7 +79,7 @@ def test_experiment_runs(experiment, pair_files, tiny_corpus, tmp_path):
     overrides = [f"experiment={experiment}", *transfer_overrides(pair_files)]
     if "gram" in experiment or experiment == "paper_all":
         key = "task.module.methods.gram" if experiment == "paper_all" else "method"
-        overrides.append(f"{key}.max_iter=2")
+        overrides.append(f"{key}.lbfgs.max_iter=2")
     run_config(overrides, out)
     hparams = yaml.safe_load(next(out.glob("csv/version_*/hparams.yaml")).read_text())
     assert hparams["parameters/trainable"] == 0 and hparams["parameters/frozen"] == TINY_PARAMETERS

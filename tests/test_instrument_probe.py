@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from signals import SAMPLE_RATE
 
-from jukestyle.audio import save_audio
-from jukestyle.instrument_probe import VIEWS, describe, instrument_probe
+from jukestyle.audio.io import save_audio
+from jukestyle.inspect.instrument_probe import VIEWS, describe, instrument_probe
 
 
 def tone(frequency: float, bright: bool, seconds: float = 1.0) -> np.ndarray:

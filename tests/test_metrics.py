@@ -13,9 +13,9 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from signals import harmonic_tone
 
-from jukestyle import metrics
-from jukestyle.report import summarise, write_report
-from lightning_modules.metrics import FiniteMean, StyleWinRate
+from jukestyle.evaluation import metrics
+from jukestyle.evaluation.report import summarise, write_report
+from lightning_modules.summary_metrics import FiniteMean, StyleWinRate
 
 SR = 44100
 

@@ -1,4 +1,4 @@
-"""Frequency sweeps, encoder layers and channel activations (jukestyle.probe) on a tiny random model."""
+"""Frequency sweeps, encoder layers and channel activations (inspect.frequency_response), on a tiny random model."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 import scipy.signal
 import torch
 
-from jukestyle import probe
 from jukestyle.errors import ConfigError
+from jukestyle.inspect import frequency_response as probe
 from jukestyle.jukebox import build_vqvae
 from jukestyle.jukebox.layers import Conv1d
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from jukestyle.corpus import EXPERIMENT_PITCHES, EXPERIMENT_PROGRAMS, plan_corpus, playable_range
+from jukestyle.audio.corpus_plan import EXPERIMENT_PITCHES, EXPERIMENT_PROGRAMS, plan_corpus, playable_range
+from jukestyle.audio.render import GM_PROGRAMS, Note, Renderer, midi_to_hz, program_number
 from jukestyle.fileio import sha256_file
-from jukestyle.render import GM_PROGRAMS, Note, Renderer, midi_to_hz, program_number
 
 SR = 44100
 

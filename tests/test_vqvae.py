@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from jukestyle.errors import AudioError
-from jukestyle.jukebox import PRESETS, VQVAE, build_vqvae, layers
+from jukestyle.jukebox import PRESETS, VQVAE, build_vqvae, kernels, layers
 from jukestyle.jukebox.bottleneck import Codebook
 
 
@@ -113,7 +113,7 @@ def test_bad_arguments_get_clear_errors(tiny_model):
         tiny_model.encode(torch.zeros(1, 2, 1000), 0)
     with pytest.raises(ValueError, match=r"level must be one of \[0, 1, 2\], got 3"):
         tiny_model.encode(torch.zeros(1, 1, 1000), 3)
-    with pytest.raises(ValueError, match=r"unknown decoder block 'conv9' at level 0; valid blocks: level_blocks\.0"):
+    with pytest.raises(ValueError, match=r"unknown decoder block 'conv9' at level 0; valid: level_blocks\.0"):
         tiny_model.decoder_block(0, "conv9")
     with pytest.raises(ValueError, match="unknown VQ-VAE preset 'huge'; presets: jukebox_5b, tiny"):
         build_vqvae("huge")
@@ -198,30 +198,17 @@ def test_inference_fuses_the_residual_blocks_element_wise_operations(tiny_model,
     calls = []
     fused = layers.fused_conv1d
     monkeypatch.setattr(layers, "fused_conv1d", lambda *args, **kwargs: calls.append(1) or fused(*args, **kwargs))
-    assert torch.backends.mkldnn.is_available() and layers.FUSED_CONVOLUTION is not None  # the CPU wheel ships oneDNN
+    assert torch.backends.mkldnn.is_available() and kernels.FUSED_CONVOLUTION is not None  # the CPU wheel ships oneDNN
     with torch.inference_mode():
         audio = tiny_model.reconstruct(x, 2)
         assert calls  # the fused kernels did run
-        monkeypatch.setattr(layers, "FUSED_CONVOLUTION", None)  # as in a build without oneDNN
+        monkeypatch.setattr(kernels, "FUSED_CONVOLUTION", None)  # as in a build without oneDNN
         calls.clear()
         plain = tiny_model.reconstruct(x, 2)
         assert not calls
     torch.testing.assert_close(audio, plain, atol=1e-6, rtol=1e-5)
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
-        assert not layers.fused_conv_available(x)  # bf16 autocast keeps the plain path
-
-
-@pytest.mark.parametrize(("taps", "padding", "dilation"), [(3, 1, 1), (3, 2, 2), (1, 0, 1), (4, 0, 1), (5, 3, 1)])
-def test_convolution_of_a_channel_map_equals_mapping_then_convolving(taps, padding, dilation):
-    """The map folded into the weights, the offset's share restored at frames whose taps read the zero padding."""
-    torch.manual_seed(0)
-    conv = layers.Conv1d(6, 2, kernel_size=taps, padding=padding, dilation=dilation)
-    x = torch.randn(2, 6, 40)
-    matrix, offset = torch.randn(2, 6, 6, dtype=torch.float64), torch.randn(2, 6, 1, dtype=torch.float64)
-    expected = conv((matrix @ x.double() + offset).float())
-    torch.testing.assert_close(layers.conv1d_of_channel_map(conv, x, matrix, offset), expected, atol=1e-5, rtol=1e-5)
-    with pytest.raises(ValueError, match="stride-1"):
-        layers.conv1d_of_channel_map(layers.Conv1d(6, 2, kernel_size=3, stride=2), x, matrix, offset)
+        assert not kernels.fused_conv_available(x)  # bf16 autocast keeps the plain path
 
 
 @pytest.mark.parametrize(
@@ -233,12 +220,12 @@ def test_one_channel_convolution_as_a_product_of_frames(taps, stride, padding, d
     torch.manual_seed(0)
     x = torch.randn(2, 1, 301, requires_grad=True)
     weight, bias = torch.randn(7, 1, taps, requires_grad=True), torch.randn(7, requires_grad=True)
-    y = layers.channels_last_conv1d(x, weight, bias, stride, padding, dilation)
+    y = kernels.channels_last_conv1d(x, weight, bias, stride, padding, dilation)
     expected = torch.nn.functional.conv1d(x, weight, bias, stride, padding, dilation)
     torch.testing.assert_close(y, expected, atol=1e-5, rtol=1e-5)
     assert y.stride(1) == 1  # channels-last
     gradients = torch.autograd.grad(y.square().sum(), (x, weight, bias))
     for got, want in zip(gradients, torch.autograd.grad(expected.square().sum(), (x, weight, bias)), strict=True):
         torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
-    no_bias = layers.channels_last_conv1d(x, weight, None, stride, padding, dilation)
+    no_bias = kernels.channels_last_conv1d(x, weight, None, stride, padding, dilation)
     torch.testing.assert_close(no_bias, torch.nn.functional.conv1d(x, weight, None, stride, padding, dilation))

@@ -16,6 +16,7 @@ from torch import nn
 from jukestyle.errors import AudioError, ConfigError
 from jukestyle.jukebox.bottleneck import Bottleneck, QuantiserOutput
 from jukestyle.jukebox.config import VQVAEConfig
+from jukestyle.jukebox.hooks import select_names
 from jukestyle.jukebox.layers import Decoder, Encoder, named_blocks
 
 # Latent frames of random input used to initialise the codebooks of a randomly
@@ -89,8 +90,7 @@ class VQVAE(nn.Module):
 
     @staticmethod
     def _block(stack: nn.Module, valid: list[str], name: str, kind: str, level: int) -> nn.Module:
-        if name not in valid:
-            raise ConfigError(f"unknown {kind} block {name!r} at level {level}; valid blocks: {', '.join(valid)}")
+        select_names([name], valid, f"{kind} block {{!r}} at level {level}")
         return stack.get_submodule(name)
 
     # -- inference -----------------------------------------------------------

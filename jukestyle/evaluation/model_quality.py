@@ -18,9 +18,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from jukestyle.evaluation.metrics import (
+    PITCH_TOLERANCE_CENTS,
+    analyse_reference,
+    mean_mfcc,
+    pitch_accuracy,
+    pitch_track,
+)
 from jukestyle.jukebox import VQVAE
 from jukestyle.jukebox.losses import MULTISPECTRAL_RESOLUTIONS, MelLoss, multispectral_loss
-from jukestyle.metrics import PITCH_TOLERANCE_CENTS, analyse_reference, mean_mfcc, pitch_accuracy, pitch_track
 
 # Frequency bands (Hz) of the band-energy comparison: fundamentals, low harmonics, the upper
 # harmonics that carry timbre, and the air/noise region above them.

@@ -15,7 +15,7 @@ frequency. This module holds the pieces, as plain functions on numpy arrays:
 - ``activation_audio``: a channel's activation resampled to an audible rate.
 
 The Streamlit app (``scripts/channel_explorer.py``) and the channel maps
-(``jukestyle.channel_maps``) are built on these.
+(``jukestyle.inspect.channel_maps``) are built on these.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ import soxr
 import torch
 
 from jukestyle.errors import ConfigError
-from jukestyle.hooks import StopForward
 from jukestyle.jukebox import VQVAE
+from jukestyle.jukebox.hooks import StopForward, forward_hooks
 from jukestyle.jukebox.layers import Conv1d
 
 SWEEP_KINDS = ("linear", "chromatic", "major")
@@ -183,23 +183,16 @@ def _run_hooks(
     recorded: dict[int, np.ndarray] = {}
 
     def hook(index: int):
-        def record(module, args, output):
+        def record(output: torch.Tensor) -> None:
             recorded[index] = reduce(output[0].detach().float()).cpu().numpy()
             if len(recorded) == len(wanted):
                 raise StopForward
 
         return record
 
-    handles = [encoder.get_submodule(available[i].name).register_forward_hook(hook(i)) for i in wanted]
     x = torch.as_tensor(np.asarray(audio, dtype=np.float32)).reshape(1, 1, -1)
-    try:
-        with torch.inference_mode():
-            model.encode_latent(x.to(next(model.parameters()).device), level)
-    except StopForward:
-        pass
-    finally:
-        for handle in handles:
-            handle.remove()
+    with forward_hooks({encoder.get_submodule(available[i].name): hook(i) for i in wanted}), torch.inference_mode():
+        model.encode_latent(x.to(next(model.parameters()).device), level)
     return recorded
 
 

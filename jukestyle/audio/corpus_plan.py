@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from jukestyle.render import GM_PROGRAMS, Note, program_number
+from jukestyle.audio.render import GM_PROGRAMS, Note, program_number
 
 # Playable MIDI range of each GM family (8 programs each), with per-program exceptions.
 _FAMILY_RANGES = [

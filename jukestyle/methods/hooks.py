@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import torch
 
-from jukestyle.errors import ConfigError
 from jukestyle.jukebox import VQVAE
+from jukestyle.jukebox.hooks import StopForward, forward_hooks, select_names
 
 LATENT = "latent"
 FeatureMap = Callable[[torch.Tensor], torch.Tensor]
@@ -29,44 +29,19 @@ def hook_points(model: VQVAE, level: int) -> list[str]:
 def resolve_points(model: VQVAE, level: int, points: str | Sequence[str]) -> list[str]:
     """``"all"`` (latent and every block), ``"blocks"`` (every block) or a list of names -> names in execution order."""
     valid = hook_points(model, level)
-    if points == "all":
-        return valid
-    if points == "blocks":
-        return valid[1:]
-    if isinstance(points, str):
-        points = [points]
-    unknown = [name for name in points if name not in valid]
-    if unknown:
-        raise ConfigError(f"unknown hook point {unknown[0]!r} at level {level}; valid: all, blocks, {', '.join(valid)}")
-    return [name for name in valid if name in set(points)]
+    return select_names(points, valid, f"hook point {{!r}} at level {level}", {"all": valid, "blocks": valid[1:]})
 
 
 @contextlib.contextmanager
 def feature_hooks(model: VQVAE, level: int, transforms: Mapping[str, FeatureMap]) -> Iterator[None]:
-    """Within the block, decoding at ``level`` applies ``transforms[point]`` at each named point.
-
-    The hooks are always removed on exit, also when decoding raises.
-    """
+    """Within the block, decoding at ``level`` applies ``transforms[point]`` at each named point."""
     resolve_points(model, level, list(transforms))  # fail early on unknown names
     decoder = model.decoders[level]
-    handles = []
-    try:
-        for point, transform in transforms.items():
-            if point == LATENT:  # the input of the first level block run (the decoder runs them in reverse)
-                first = decoder.level_blocks[-1]
-                hook = first.register_forward_pre_hook(lambda module, args, f=transform: (f(args[0]), *args[1:]))
-            else:
-                block = model.decoder_block(level, point)
-                hook = block.register_forward_hook(lambda module, args, output, f=transform: f(output))
-            handles.append(hook)
+    outputs = {model.decoder_block(level, point): f for point, f in transforms.items() if point != LATENT}
+    # the latent is the input of the first level block that runs (the decoder runs them in reverse)
+    inputs = {decoder.level_blocks[-1]: transforms[LATENT]} if LATENT in transforms else {}
+    with forward_hooks(outputs, inputs):
         yield
-    finally:
-        for handle in handles:
-            handle.remove()
-
-
-class StopForward(Exception):
-    """Raised by a hook that has seen the last features wanted: nothing after it needs to run."""
 
 
 def measure_features(
@@ -89,7 +64,7 @@ def measure_features(
 
         return measure
 
-    with feature_hooks(model, level, {point: measuring(point) for point in points}), contextlib.suppress(StopForward):
+    with feature_hooks(model, level, {point: measuring(point) for point in points}):
         model.decode_latent(latent, level)
     return measured
 

@@ -1,11 +1,12 @@
-"""Properties of the feature transforms."""
+"""Properties of the statistics and affine maps of AdaIN and WCT (jukestyle.methods.affine)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from jukestyle import transforms
+from jukestyle.jukebox import layers
+from jukestyle.methods import affine as transforms
 
 torch.manual_seed(0)
 
@@ -69,9 +70,14 @@ def test_style_statistics_summed_over_windows_equal_those_of_the_whole():
 
 def test_alpha_zero_returns_the_content_features():
     content, style = correlated(1, 8, 100, 9), correlated(1, 8, 80, 10)
-    assert torch.equal(transforms.blend(transforms.wct(content, style), content, 0.0), content)
-    halfway = transforms.blend(transforms.adain(content, style), content, 0.5)
+    wct_map = transforms.wct_map(content, transforms.wct_stats(style))
+    torch.testing.assert_close(wct_map.blended(0.0).apply(content), content, rtol=0, atol=1e-6)
+    adain_map = transforms.adain_map(content, transforms.adain_stats(style))
+    halfway = adain_map.blended(0.5).apply(content)
     torch.testing.assert_close(halfway, 0.5 * transforms.adain(content, style) + 0.5 * content)
+    torch.testing.assert_close(
+        wct_map.blended(0.5).apply(content), 0.5 * transforms.wct(content, style) + 0.5 * content
+    )
 
 
 @pytest.mark.parametrize("which", ["content", "style", "both"])
@@ -95,28 +101,6 @@ def test_rank_deficient_style_is_coloured_within_its_span():
     assert torch.linalg.matrix_rank(covariance(out)[0], rtol=1e-6) <= 4
 
 
-def test_codebook_restriction_uses_only_style_codes():
-    codebook = torch.randn(64, 8)
-    style_codes = torch.tensor([[3, 3, 17, 42, 17], [5, 5, 5, 5, 5]])
-    content = torch.randn(2, 8, 300)
-    codes = transforms.codebook_restrict(content, codebook, style_codes)
-    assert codes.shape == (2, 300)
-    assert set(codes[0].tolist()) <= {3, 17, 42} and len(set(codes[0].tolist())) > 1
-    assert set(codes[1].tolist()) == {5}
-    # Among the allowed codes, each frame takes the nearest one.
-    allowed = codebook[[3, 17, 42]]
-    nearest = torch.cdist(content[0].t(), allowed).argmin(-1)
-    assert torch.equal(codes[0], torch.tensor([3, 17, 42])[nearest])
-
-
-def test_codebook_restriction_is_chunked_without_changing_the_result(monkeypatch):
-    codebook, content = torch.randn(32, 4), torch.randn(1, 4, 1000)
-    style_codes = torch.arange(0, 32, 3).view(1, -1)
-    whole = transforms.codebook_restrict(content, codebook, style_codes)
-    monkeypatch.setattr(transforms, "_RESTRICT_CHUNK", 64)
-    assert torch.equal(transforms.codebook_restrict(content, codebook, style_codes), whole)
-
-
 def test_transforms_of_channels_last_features_equal_the_float64_ones():
     """The CPU model's features are channels-last: adain can overwrite them block by block, wct maps them with
     a 1x1 convolution per batch element; both keep the layout and equal the float64 result."""
@@ -133,9 +117,27 @@ def test_transforms_of_channels_last_features_equal_the_float64_ones():
         with torch.autocast("cpu", dtype=torch.bfloat16):  # the model's precision option leaves the transform as is
             torch.testing.assert_close(transform(content, style).double(), truth, rtol=0, atol=1e-3)
     overwritten = content.clone(memory_format=torch.preserve_format)
-    result = transforms.adain(overwritten, style, inplace=True)
+    result = transforms.adain_map(overwritten, transforms.adain_stats(style)).apply(overwritten, inplace=True)
     assert result.data_ptr() == overwritten.data_ptr()
     torch.testing.assert_close(result.double(), transforms.adain(content.double(), style.double()), rtol=0, atol=1e-3)
     torch.testing.assert_close(
         transforms.adain(content, style).std(-1, unbiased=False), style.std(-1, unbiased=False), rtol=1e-3, atol=1e-3
     )
+
+
+@pytest.mark.parametrize(("taps", "padding", "dilation"), [(3, 1, 1), (3, 2, 2), (1, 0, 1), (4, 0, 1), (5, 3, 1)])
+@pytest.mark.parametrize("diagonal", [False, True])
+def test_a_map_folded_into_a_convolution_equals_mapping_then_convolving(taps, padding, dilation, diagonal):
+    """The map folded into the weights, the offset's share restored at frames whose taps read the zero padding."""
+    torch.manual_seed(0)
+    conv = layers.Conv1d(6, 2, kernel_size=taps, padding=padding, dilation=dilation)
+    x = torch.randn(2, 6, 40)
+    offset = torch.randn(2, 6, 1, dtype=torch.float64)
+    if diagonal:
+        affine_map = transforms.AffineMap(offset.float(), scale=torch.randn(2, 6, 1))
+    else:
+        affine_map = transforms.AffineMap(offset, matrix=torch.randn(2, 6, 6, dtype=torch.float64))
+    expected = conv(affine_map.apply(x.double()).float())
+    torch.testing.assert_close(affine_map.fold_into(conv, x), expected, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="stride-1"):
+        affine_map.fold_into(layers.Conv1d(6, 2, kernel_size=3, stride=2), x)

@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from jukestyle.errors import JukestyleError
+from jukestyle.evaluation.figures import channel_map_figure, save_figure, selective_channels_figure
 from jukestyle.fileio import write_text
-from jukestyle.plots import channel_map_figure, save_figure, selective_channels_figure
-from jukestyle.probe import EncoderLayer
+from jukestyle.inspect.frequency_response import EncoderLayer
 
 CSV_COLUMNS = ["piece", "level", "layer", "layer_name", "hop", "channel", "active_for", "active_count", "selective"]
 

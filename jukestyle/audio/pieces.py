@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from jukestyle.render import Note, midi_to_hz
+from jukestyle.audio.render import Note, midi_to_hz
 
 _NAMES = {
     "C": 0,

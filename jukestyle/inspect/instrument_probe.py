@@ -29,7 +29,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from jukestyle.audio import load_audio
+from jukestyle.audio.io import load_audio
 from jukestyle.jukebox import VQVAE
 
 VIEWS = ("source", "codes", "reconstruction")

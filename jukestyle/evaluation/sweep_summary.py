@@ -14,9 +14,9 @@ import json
 import math
 from pathlib import Path
 
+from jukestyle.evaluation.records import read_records
+from jukestyle.evaluation.report import TABLE_COLUMNS, summarise
 from jukestyle.fileio import write_text
-from jukestyle.report import TABLE_COLUMNS, summarise
-from jukestyle.results import read_records
 
 SUMMARY_COLUMNS = ["job", "status", "overrides", "method", *TABLE_COLUMNS, "seconds", "error"]
 

@@ -14,7 +14,7 @@ import io
 import json
 from pathlib import Path
 
-from jukestyle.audio import save_audio
+from jukestyle.audio.io import save_audio
 from jukestyle.fileio import sha256_file, write_json, write_text
 
 RESULT_COLUMNS = [

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import librosa
 import numpy as np
 
-from jukestyle.audio import EBU_R128_TARGET_LUFS, normalize_loudness, resample
+from jukestyle.audio.io import EBU_R128_TARGET_LUFS, normalize_loudness, resample
 
 N_MFCC = 20
 N_FFT = 2048

@@ -21,8 +21,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from jukestyle.evaluation.figures import save_figure
 from jukestyle.fileio import write_text
-from jukestyle.plots import save_figure
 
 REFERENCE_ORDER = ("identity", "content_as_output", "style_as_output")
 PAPER_FIGURE_2 = "piano-C4--violin-C4"  # the pair of the paper's Fig. 2

@@ -1,0 +1,84 @@
+"""What every method is: a style analysed once, applied to any number of contents; and the plain reconstruction.
+
+Each method analyses a style once (``analyse``) and applies the analysis to any
+number of contents (``apply``). Both take and return audio tensors (B, 1, T) at
+the model's rate; ``apply`` returns the audio with information for the run's
+metadata (e.g. the Gram loss curve). The constructor defaults are the project's
+best settings for each method; ``configs/method/*.yaml`` hold the same values.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field, is_dataclass
+
+import torch
+
+from jukestyle.errors import ConfigError
+from jukestyle.jukebox import VQVAE
+
+
+@dataclass
+class MethodOutput:
+    audio: torch.Tensor  # (B, 1, T)
+    info: dict = field(default_factory=dict)
+
+
+class Method:
+    """Base class: ``name`` identifies the method in results; ``level`` is the VQ-VAE level it works at."""
+
+    name = "method"
+    needs_grad = False  # True: ``apply`` optimises with gradients (cannot run under inference mode)
+
+    def __init__(self, level: int = 2) -> None:
+        self.level = int(level)
+
+    def settings(self) -> dict:
+        """Constructor arguments and their values, for metadata and cache keys."""
+        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
+        values = {n: getattr(self, n) for n in names}
+        return {"name": self.name, **{n: asdict(v) if is_dataclass(v) else v for n, v in values.items()}}
+
+    def validate(self, model: VQVAE) -> None:
+        """Raise a clear error for settings that do not fit ``model`` (before any audio is processed)."""
+        model.hop_length(self.level)
+
+    def analyse(self, model: VQVAE, style: torch.Tensor) -> object:
+        return None
+
+    def analyse_windows(self, model: VQVAE, windows: Iterable[torch.Tensor]) -> object:
+        """The analysis of a style too long to process at once, heard as consecutive windows.
+
+        Methods whose analysis is a statistic over time accumulate it over the windows; the
+        base class analyses the first window only (for methods that need no analysis).
+        """
+        return self.analyse(model, next(iter(windows)))
+
+    def apply(self, model: VQVAE, content: torch.Tensor, analysis: object) -> MethodOutput:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.settings().items() if k != 'name')})"
+
+
+def require_gradients(methods: Iterable[Method]) -> None:
+    """One line, before any audio is processed, when a method that optimises with gradients would run
+    under torch.inference_mode, where no gradient can be taken."""
+    needing = [method.name for method in methods if method.needs_grad]
+    if needing and torch.is_inference_mode_enabled():
+        raise ConfigError(f"method(s) {', '.join(needing)} optimise with gradients: set trainer.inference_mode=false")
+
+
+def quantised_latent(model: VQVAE, audio: torch.Tensor, level: int) -> torch.Tensor:
+    """The paper's F_pre: encoder, then quantisation to the nearest codes."""
+    return model.dequantise(model.encode(audio, level), level)
+
+
+class Identity(Method):
+    """Plain reconstruction: the baseline every method is compared with."""
+
+    name = "identity"
+
+    def apply(self, model: VQVAE, content: torch.Tensor, analysis: object) -> MethodOutput:
+        return MethodOutput(model.reconstruct(content, self.level))
