@@ -7,15 +7,16 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 
-from jukestyle.evaluation.records import FinishedRecords, read_records, write_record, write_results_csv
+from jukestyle.evaluation.records import read_records, write_record, write_results_csv
 from jukestyle.evaluation.report import write_report
 
 
 class ResultWriter(pl.Callback):
     """Each rank writes the records of its own pairs as they finish; rank 0 then builds results.csv and the report.
 
-    Re-running into the same folder resumes: records that an earlier run finished (same inputs,
-    settings and model, audio intact) are not computed again.
+    Re-running into the same folder resumes: the module reuses the records that an earlier run finished
+    (same inputs, settings and model, audio intact; ``task.module.resume_dir``) and this writer keeps them.
+    It observes and writes files; it never changes the module.
     """
 
     def __init__(self, output_dir: str) -> None:
@@ -27,9 +28,7 @@ class ResultWriter(pl.Callback):
         if trainer.is_global_zero and self.transfers.is_dir():
             for stale in self.transfers.rglob(".*.part.*"):  # left by a run killed while writing
                 stale.unlink(missing_ok=True)
-        trainer.strategy.barrier()
-        if hasattr(pl_module, "finished") and self.transfers.is_dir():
-            pl_module.finished = FinishedRecords(self.transfers)
+        trainer.strategy.barrier()  # the module reads the finished records (task.module.resume_dir) next
 
     def on_predict_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
         run_config = Path(".hydra") / "config.yaml"  # relative to the run folder, which may move

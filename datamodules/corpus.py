@@ -16,6 +16,7 @@ uses fixed, evenly spaced crops. Items are dicts: ``audio`` (1, length), and the
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -93,6 +94,19 @@ def _crop(clip: np.ndarray, start: int, length: int) -> np.ndarray:
     return piece.reshape(1, length).astype(np.float32, copy=False)
 
 
+@dataclass(frozen=True)
+class TrainingCorpus:
+    """What pre-training needs to know of its data: the training clips (mono float32), how crops are cut and
+    batched, and where they come from (for the model's record of its training)."""
+
+    clips: list[np.ndarray]
+    crop_length: int  # samples per crop
+    crop_multiple: int  # crops start and end on whole multiples of this many samples (a latent frame)
+    batch_size: int
+    root: str
+    seed: int
+
+
 class CorpusDataModule(pl.LightningDataModule):
     def __init__(
         self,
@@ -124,6 +138,12 @@ class CorpusDataModule(pl.LightningDataModule):
             self.train_clips, self.crop_length, self.crops_per_epoch, self.seed, align=self.crop_multiple
         )
         self.val_set = FixedCrops(self.val_clips, self.crop_length, self.val_crops_per_clip)
+
+    def training_corpus(self) -> TrainingCorpus:
+        """The training split as pre-training sees it (after ``setup``)."""
+        return TrainingCorpus(
+            self.train_clips, self.crop_length, self.crop_multiple, self.batch_size, str(self.root), self.seed
+        )
 
     def set_epoch(self, epoch: int) -> None:
         """Called at the start of every training epoch, before its data loader is iterated."""

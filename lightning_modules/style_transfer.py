@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import traceback
+from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
@@ -44,8 +45,11 @@ class StyleTransferModule(pl.LightningModule):
         window_seconds: float | None = 10.0,
         overlap_seconds: float = 0.5,
         precision: str = "fp32",
+        resume_dir: str | None = None,
     ) -> None:
+        """``resume_dir``: a folder of an earlier run's records (``transfers/``); those it finished are reused."""
         super().__init__()
+        self.resume_dir = Path(resume_dir) if resume_dir else None
         self.model = model.eval().requires_grad_(False)
         chosen = [method for method in methods.values() if method is not None]
         if not chosen:
@@ -64,8 +68,7 @@ class StyleTransferModule(pl.LightningModule):
         reported = names + [engine.method.name for engine in self.reference_engines]
         reported += list(AS_OUTPUT) if references else []
         self.summaries = torch.nn.ModuleDict({name: summary_metrics() for name in reported})
-        # Set by the result writer when its folder holds an earlier run's records: finished ones are reused.
-        self.finished: FinishedRecords | None = None
+        self.finished: FinishedRecords | None = None  # read from resume_dir when the run starts
 
     @property
     def methods(self) -> list[Method]:
@@ -83,6 +86,8 @@ class StyleTransferModule(pl.LightningModule):
 
     def on_predict_start(self) -> None:
         require_gradients(self.methods)
+        if self.resume_dir is not None and self.resume_dir.is_dir():
+            self.finished = FinishedRecords(self.resume_dir)
         counts = self.parameter_counts()
         for logger in self.loggers:
             logger.log_hyperparams(counts)
@@ -117,7 +122,7 @@ class StyleTransferModule(pl.LightningModule):
             "method": method,
             "reference": reference,
             "settings": settings,
-            "model": getattr(self.model, "source", "unknown"),
+            "model": self.model.origin.source,
             "error": item["error"],
         }
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 
+from datamodules.corpus import TrainingCorpus
 from jukestyle.errors import ConfigError
 from jukestyle.jukebox import VQVAE, save_checkpoint
 from jukestyle.jukebox.code_cache import CodeCache
@@ -38,7 +39,7 @@ STAGES = ("full", "decoder")
 class VQVAEPretrainModule(pl.LightningModule):
     def __init__(
         self,
-        vqvae: VQVAE,
+        model: VQVAE,
         loss: ReconstructionLoss | None = None,
         levels: list[int] = (2,),
         stage: str = "full",
@@ -61,50 +62,57 @@ class VQVAEPretrainModule(pl.LightningModule):
             raise ConfigError(f"task.module.stage must be one of {', '.join(STAGES)}, got {stage!r}")
         if stage == "decoder" and codebook_init != "keep":
             raise ConfigError("task.module.stage=decoder trains the decoder of a trained model: set codebook_init=keep")
-        self.save_hyperparameters(ignore=["vqvae", "loss"])
-        self.vqvae = vqvae.train()  # loaders return models in eval mode
+        self.save_hyperparameters(ignore=["model", "loss"])
+        self.model = model.train()  # loaders return models in eval mode
         self.loss = JukeboxLoss() if loss is None else loss
         self.levels = [int(level) for level in levels]
         for level in self.levels:
-            vqvae.hop_length(level)  # validates the level
+            model.hop_length(level)  # validates the level
         self.stage = stage
         if stage == "decoder":  # frozen: no gradients, and DDP does not wait for any
             for level in self.levels:
-                self.vqvae.encoders[level].requires_grad_(False)
+                self.model.encoders[level].requires_grad_(False)
         self._code_cache: CodeCache | None = None
         self._resumed = False
         self._val_histograms: dict[int, torch.Tensor] = {}
         self._seconds_before = float(train_seconds)  # wall time of earlier runs of this training
         # A fine-tune continues the trainings of the checkpoint it starts from, and so does a run that trains
         # other levels from scratch beside levels trained before: its export lists those trainings.
-        earlier = set(getattr(vqvae, "trained_levels", []))
+        earlier = set(model.origin.trained_levels)
         kept = earlier if codebook_init == "keep" else earlier - set(self.levels)
-        self.history = list(getattr(vqvae, "lineage", [])) if kept else []
+        self.history = list(model.origin.lineage) if kept else []
         self.trained_levels = sorted(kept | set(self.levels))
         self._started = time.monotonic()
 
     # -- set-up ----------------------------------------------------------------
+    def _corpus(self) -> TrainingCorpus | None:
+        """The datamodule's training corpus (``training_corpus()``, e.g. ``CorpusDataModule``'s), if it has one."""
+        datamodule = self.trainer.datamodule if self._trainer is not None else None
+        return datamodule.training_corpus() if hasattr(datamodule, "training_corpus") else None
+
     def on_fit_start(self) -> None:
-        datamodule = self.trainer.datamodule
-        self.loss.calibrate(datamodule.train_clips[:_CALIBRATION_CLIPS])
+        corpus = self._corpus()
+        if corpus is None:
+            raise ConfigError("pre-training needs a datamodule with training_corpus(), e.g. data=corpus")
+        self.loss.calibrate(corpus.clips[:_CALIBRATION_CLIPS])
         if self.stage == "decoder" and self.hparams.cache_codes and self._code_cache is None:
             started = time.monotonic()
-            self.cache_codes(datamodule.train_clips, datamodule.crop_length, datamodule.crop_multiple)
+            self.cache_codes(corpus.clips, corpus.crop_length, corpus.crop_multiple)
             print(f"encoded the training corpus once in {time.monotonic() - started:.0f} s (decoder stage)")
         if not self._resumed and self.stage == "full":
-            frames_per_batch = self.trainer.datamodule.batch_size * self.trainer.datamodule.crop_length
+            frames_per_batch = corpus.batch_size * corpus.crop_length
             for level in self.levels:
-                codebook = self.vqvae.bottleneck[level]
+                codebook = self.model.bottleneck[level]
                 if self.hparams.codebook_init == "data":
                     codebook.initialised.fill_(False)  # Jukebox's init_k: the first batch seeds the codebook
                 else:
-                    codebook.resume_ema(frames_per_batch // self.vqvae.hop_length(level))  # Jukebox's restore_k
+                    codebook.resume_ema(frames_per_batch // self.model.hop_length(level))  # Jukebox's restore_k
 
     def cache_codes(self, clips: list, crop_length: int, frame: int) -> None:
         """Decoder stage: encode the training clips once; training crops (``clip``, ``start``) slice their codes."""
         if self.stage != "decoder":
             raise ConfigError("codes can be cached for the decoder stage only: the full stage trains the encoder")
-        self._code_cache = CodeCache(self.vqvae, clips, self.levels, crop_length, frame)
+        self._code_cache = CodeCache(self.model, clips, self.levels, crop_length, frame)
 
     def on_train_start(self) -> None:
         self._started = time.monotonic()
@@ -114,13 +122,13 @@ class VQVAEPretrainModule(pl.LightningModule):
         return self._seconds_before + time.monotonic() - self._started
 
     def training_info(self) -> dict:
-        datamodule = self.trainer.datamodule if self._trainer is not None else None
+        corpus = self._corpus()
         device = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
         return {
-            "batch_size": getattr(datamodule, "batch_size", None),
-            "crop_seconds": getattr(datamodule, "crop_length", 0) / self.vqvae.sample_rate,
-            "corpus": str(getattr(datamodule, "root", "")),
-            "corpus_seed": getattr(datamodule, "seed", None),
+            "batch_size": corpus.batch_size if corpus else None,
+            "crop_seconds": corpus.crop_length / self.model.sample_rate if corpus else 0.0,
+            "corpus": corpus.root if corpus else "",
+            "corpus_seed": corpus.seed if corpus else None,
             "lr": self.hparams.lr,
             "levels": self.levels,
             "stage": self.stage,
@@ -129,7 +137,7 @@ class VQVAEPretrainModule(pl.LightningModule):
         }
 
     def _ema_states(self) -> dict[int, dict[str, torch.Tensor]]:
-        return {level: self.vqvae.bottleneck[level].ema_state() for level in range(self.vqvae.levels)}
+        return {level: self.model.bottleneck[level].ema_state() for level in range(self.model.levels)}
 
     def on_train_epoch_start(self) -> None:
         set_epoch = getattr(self.trainer.datamodule, "set_epoch", None)
@@ -137,7 +145,7 @@ class VQVAEPretrainModule(pl.LightningModule):
             set_epoch(self.current_epoch)
 
     def configure_optimizers(self):
-        stacks = (self.vqvae.decoders,) if self.stage == "decoder" else (self.vqvae.encoders, self.vqvae.decoders)
+        stacks = (self.model.decoders,) if self.stage == "decoder" else (self.model.encoders, self.model.decoders)
         parameters = [p for level in self.levels for stack in stacks for p in stack[level].parameters()]
         optimizer = torch.optim.Adam(
             parameters, lr=self.hparams.lr, betas=tuple(self.hparams.betas), weight_decay=self.hparams.weight_decay
@@ -153,10 +161,10 @@ class VQVAEPretrainModule(pl.LightningModule):
             outputs = {}
             for level in self.levels:
                 codes = self._code_cache.crops(level, batch["clip"], batch["start"]).to(audio.device)
-                outputs[level] = LevelOutput(self.vqvae.decode(codes, level), codes, audio.new_zeros(()), {})
+                outputs[level] = LevelOutput(self.model.decode(codes, level), codes, audio.new_zeros(()), {})
             return outputs
         full = self.stage == "full"
-        return self.vqvae(audio, levels=self.levels, update_codebook=training and full, train_encoder=full)
+        return self.model(audio, levels=self.levels, update_codebook=training and full, train_encoder=full)
 
     def _losses(self, batch: dict, training: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict]:
         train_encoder = self.stage == "full"
@@ -190,7 +198,7 @@ class VQVAEPretrainModule(pl.LightningModule):
         keep = ("reconstruction", "multispectral", "commit", "l2", "mel", "log_magnitude", "linear_magnitude")
         self.log_dict({f"val/{n}": v for n, v in logged.items() if n.split("/")[-1] in keep}, sync_dist=True)
         for level, output in outputs.items():
-            size = self.vqvae.config.l_bins
+            size = self.model.config.l_bins
             histogram = torch.bincount(output.codes.reshape(-1), minlength=size).to(torch.float64)
             self._val_histograms[level] = self._val_histograms.get(level, 0) + histogram
 
@@ -201,7 +209,7 @@ class VQVAEPretrainModule(pl.LightningModule):
             entropy = -(probability * torch.log(probability.clamp_min(1e-12))).sum()
             self.log(f"val/L{level}/codes_used", (histogram > 0).sum().float())
             self.log(f"val/L{level}/perplexity", entropy.exp().float())
-            codebook = self.vqvae.bottleneck[level]
+            codebook = self.model.bottleneck[level]
             self.log(f"val/L{level}/dead_codes", (codebook.k_elem < codebook.threshold).sum().float())
         self._val_histograms = {}
 
@@ -213,8 +221,12 @@ class VQVAEPretrainModule(pl.LightningModule):
             checkpoint["discriminator_optimizer"] = self.loss.optimizer.state_dict()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        # runs before the state dict is loaded: checkpoints written before the VQ-VAE was called ``model`` resume too
+        state = checkpoint.get("state_dict", {})
+        for key in [key for key in state if key.startswith("vqvae.")]:
+            state["model." + key.removeprefix("vqvae.")] = state.pop(key)
         for level, state in checkpoint.get("codebook_ema", {}).items():
-            self.vqvae.bottleneck[int(level)].load_ema_state(state)
+            self.model.bottleneck[int(level)].load_ema_state(state)
         self._seconds_before = float(checkpoint.get("train_seconds", self._seconds_before))
         if isinstance(self.loss, AdversarialLoss) and "discriminator_optimizer" in checkpoint:
             self.loss.optimizer.load_state_dict(checkpoint["discriminator_optimizer"])
@@ -224,7 +236,7 @@ class VQVAEPretrainModule(pl.LightningModule):
         """Write the VQ-VAE in the official checkpoint format, with what is needed to continue training."""
         save_checkpoint(
             path,
-            self.vqvae,
+            self.model,
             step=self.global_step,
             codebook_ema=self._ema_states(),
             loss=type(self.loss).__name__,

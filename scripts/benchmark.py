@@ -202,7 +202,7 @@ def training_speed(model_source: str, repeats: int) -> dict:
         loss = JukeboxLoss() if loss_name == "jukebox" else MelLoss()
         module_stage = stage.split(",")[0]
         module = VQVAEPretrainModule(load_vqvae(model_source), loss=loss, stage=module_stage, codebook_init="keep")
-        rate = module.vqvae.sample_rate
+        rate = module.model.sample_rate
         length = int(TRAINING_CROP_SECONDS * rate) // 128 * 128
         crops = [test_signal(TRAINING_CROP_SECONDS, rate, seed)[:length] for seed in range(TRAINING_BATCH)]
         loss.calibrate(crops)

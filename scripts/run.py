@@ -29,7 +29,7 @@ from hydra.core.hydra_config import HydraConfig  # noqa: E402
 from hydra.types import RunMode  # noqa: E402
 from omegaconf import DictConfig, OmegaConf, open_dict  # noqa: E402
 
-from jukestyle.errors import JukestyleError  # noqa: E402
+from jukestyle.errors import ConfigError, JukestyleError  # noqa: E402
 from jukestyle.fileio import write_json  # noqa: E402
 
 
@@ -117,8 +117,26 @@ def _name_sweep_jobs(cfg: DictConfig) -> None:
         wandb.name = f"{cfg.name}-{job.job.num}" + (f" {job.job.override_dirname}" if job.job.override_dirname else "")
 
 
+def _check_method_overrides(cfg: DictConfig, overrides: list[str]) -> None:
+    """An experiment that runs several methods (``task.module.methods.main: null``, e.g. paper_all) does not use
+    ``method``: an override of it would be composed and silently dropped, so it is refused with the right key."""
+    methods = OmegaConf.select(cfg, "task.module.methods")
+    if methods is None or methods.get("main") is not None:
+        return
+    for override in overrides:
+        key = override.lstrip("+~").split("=", 1)[0]
+        if key == "method" or key.startswith("method."):
+            setting = key.removeprefix("method").lstrip(".") or "<setting>"
+            names = ", ".join(name for name, method in methods.items() if method is not None)
+            raise ConfigError(
+                f"{override}: this experiment runs several methods ({names}) and ignores `method`; "
+                f"set task.module.methods.<name>.{setting} instead"
+            )
+
+
 def run(cfg: DictConfig) -> None:
     output_dir = Path(cfg.paths.output_dir)
+    _check_method_overrides(cfg, _overrides())
     pl.seed_everything(cfg.seed, workers=True)
     if cfg.get("runtime"):
         build(cfg.runtime)

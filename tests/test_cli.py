@@ -136,13 +136,21 @@ def test_bad_pairs_are_reported_and_the_run_goes_on(files, tmp_path):
         ),
         ("method.level=4", "error: level must be one of [0, 1, 2], got 4"),
         ("model=jukebox_5b", "put vqvae.pth.tar (7.4 MB, sha256 69745413"),
+        (
+            "experiment=paper_all method.alpha=0.5",
+            "error: method.alpha=0.5: this experiment runs several methods (identity, codebook, gram, adain, wct) "
+            "and ignores `method`; set task.module.methods.<name>.alpha instead",
+        ),
     ],
 )
 def test_bad_settings_end_with_one_clear_line(files, tmp_path, override, message, monkeypatch):
+    experiment, *more = (
+        override.split() if override.startswith("experiment=") else ("experiment=adain_latent", override)
+    )
     result = run_cli(
-        "experiment=adain_latent",
+        experiment,
         "model=tiny_random",
-        override,
+        *more,
         "data=pair",
         f"data.content={files['content']}",
         f"data.style={files['style']}",

@@ -217,7 +217,10 @@ def test_gram_loss_decreases_and_output_is_chosen(tiny_model, output):
 def test_gram_refuses_inference_mode(tiny_model):
     method = GramOptimisation(lbfgs={"max_iter": 2})
     analysis = method.analyse(tiny_model, clip(392))
-    with torch.inference_mode(), pytest.raises(ConfigError, match="gram optimise with gradients: set trainer.inference_mode=false"):
+    with (
+        torch.inference_mode(),
+        pytest.raises(ConfigError, match=r"gram optimise with gradients: set trainer\.inference_mode=false"),
+    ):
         method.apply(tiny_model, clip(262), analysis)
 
 

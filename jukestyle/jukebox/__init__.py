@@ -7,13 +7,14 @@ weights from a name, path or URL) and the ``VQVAE`` module.
 from jukestyle.jukebox.checkpoint import read_checkpoint, save_checkpoint
 from jukestyle.jukebox.config import PRESETS, VQVAEConfig
 from jukestyle.jukebox.factory import BUNDLED_CHECKPOINT, build_vqvae, load_vqvae
-from jukestyle.jukebox.vqvae import VQVAE, LevelOutput
+from jukestyle.jukebox.vqvae import VQVAE, LevelOutput, ModelOrigin
 
 __all__ = [
     "BUNDLED_CHECKPOINT",
     "PRESETS",
     "VQVAE",
     "LevelOutput",
+    "ModelOrigin",
     "VQVAEConfig",
     "build_vqvae",
     "load_vqvae",

@@ -11,7 +11,7 @@ from jukestyle.errors import CheckpointError, ConfigError
 from jukestyle.jukebox.checkpoint import config_of, load_weights, read_checkpoint, state_dict_of, training_stages
 from jukestyle.jukebox.config import PRESETS, VQVAEConfig
 from jukestyle.jukebox.download import OFFICIAL_CHECKPOINTS, fetch, fetch_url, is_url
-from jukestyle.jukebox.vqvae import VQVAE
+from jukestyle.jukebox.vqvae import VQVAE, ModelOrigin
 
 # The project's own pre-trained model, shipped in the repository.
 BUNDLED_CHECKPOINT = Path(__file__).resolve().parents[2] / "checkpoints" / "jukestyle_gm.pth.tar"
@@ -30,9 +30,8 @@ def build_vqvae(preset: str | VQVAEConfig = "jukebox_5b", seed: int | None = Non
     if seed is not None:
         torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed)
-    model = VQVAE(config)
+    model = VQVAE(config, ModelOrigin(source=f"random:{preset if isinstance(preset, str) else 'custom'}:seed={seed}"))
     model.initialise_codebooks(generator)
-    model.source = f"random:{preset if isinstance(preset, str) else 'custom'}:seed={seed}"
     return model.eval()
 
 
@@ -61,10 +60,12 @@ def load_vqvae(source: str | os.PathLike = "jukebox_5b") -> VQVAE:
     """A pre-trained VQ-VAE from a name (``jukebox_5b``, ``bundled``), a local path or a URL, in eval mode."""
     path, default = _resolve(source)
     checkpoint = read_checkpoint(path)
-    model = VQVAE(config_of(checkpoint, default))
+    origin = ModelOrigin(
+        source=str(source),
+        step=int(checkpoint.get("step", 0) or 0),
+        lineage=tuple(training_stages(checkpoint)),
+        trained_levels=tuple(int(level) for level in checkpoint.get("trained_levels", [])),
+    )
+    model = VQVAE(config_of(checkpoint, default), origin)
     load_weights(model, state_dict_of(checkpoint, path), path)
-    model.step = int(checkpoint.get("step", 0) or 0)
-    model.source = str(source)  # how it was asked for, for run metadata
-    model.lineage = training_stages(checkpoint)  # what a fine-tune of it records as its history
-    model.trained_levels = [int(level) for level in checkpoint.get("trained_levels", [])]
     return model.eval()

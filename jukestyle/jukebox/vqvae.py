@@ -34,10 +34,21 @@ class LevelOutput:
     metrics: dict[str, torch.Tensor]
 
 
+@dataclass(frozen=True)
+class ModelOrigin:
+    """Where a model's weights come from: what a run records of it, and what a fine-tune of it carries on."""
+
+    source: str = "unknown"  # how it was asked for (a name, path or URL), or how it was built
+    step: int = 0  # the training step of its checkpoint
+    lineage: tuple[dict, ...] = ()  # the training stages that made it, oldest first
+    trained_levels: tuple[int, ...] = ()  # the levels whose weights were trained (the others are random)
+
+
 class VQVAE(nn.Module):
-    def __init__(self, config: VQVAEConfig) -> None:
+    def __init__(self, config: VQVAEConfig, origin: ModelOrigin | None = None) -> None:
         super().__init__()
         self.config = config
+        self.origin = origin or ModelOrigin()
         self.encoders = nn.ModuleList(Encoder(config, level) for level in range(config.levels))
         self.decoders = nn.ModuleList(Decoder(config, level) for level in range(config.levels))
         self.bottleneck = Bottleneck(
