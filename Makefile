@@ -10,13 +10,17 @@ STAMP := $(VENV)/.installed
 SOUNDFONT := /usr/share/sounds/sf2/FluidR3_GM.sf2
 SYSTEM_PACKAGES := fluidsynth fluid-soundfont-gm
 
-.PHONY: demo test explore lint format setup system-deps clean
+.PHONY: demo test test-fast explore lint format setup system-deps clean
 
 demo: $(STAMP)
 	$(BIN)/python scripts/run.py experiment=adain_multilayer
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The tests that run in this process: no run.py in a process of its own, no full-size model.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
 
 # The channel explorer (Streamlit) on the bundled model, offline.
 explore: $(STAMP)

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from project import REPO
 
 
 def cli_environment(home: Path) -> dict[str, str]:

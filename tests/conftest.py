@@ -1,16 +1,15 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from project import REPO
 from signals import harmonic_tone
 
 from jukestyle.jukebox import build_vqvae
 
-REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))  # the scripts are importable as modules in tests
 
 

@@ -6,13 +6,16 @@ import json
 import subprocess
 import sys
 
+import pytest
 import torch
+from project import REPO
 
-from tests.cli_runs import REPO
+from jukestyle.jukebox import build_vqvae, kernels, save_checkpoint
 
 PROBE = f"import sys; sys.path.insert(0, {str(REPO / 'scripts')!r}); import benchmark; print(benchmark.peak_rss_mib())"
 
 
+@pytest.mark.slow  # a probe process
 def test_a_probe_reports_its_own_peak_memory_not_its_parents():
     held = torch.ones(1024 * 2**20 // 4)  # this process holds 1 GiB when it starts the probe
     own = float(subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, check=True).stdout)
@@ -63,8 +66,6 @@ def test_flops_of_the_fused_convolutions_are_counted(tiny_model, tone):
     sys.path.insert(0, str(REPO / "scripts"))
     import benchmark
 
-    from jukestyle.jukebox import kernels
-
     x = torch.as_tensor(tone).reshape(1, 1, -1)
 
     def reconstruct():
@@ -84,8 +85,6 @@ def test_flops_of_the_fused_convolutions_are_counted(tiny_model, tone):
 def test_training_steps_are_timed_and_the_decoder_stage_counts_fewer_flops(tmp_path):
     sys.path.insert(0, str(REPO / "scripts"))
     import benchmark
-
-    from jukestyle.jukebox import build_vqvae, save_checkpoint
 
     path, model = tmp_path / "tiny.pth.tar", build_vqvae("tiny", seed=0)
     save_checkpoint(path, model)

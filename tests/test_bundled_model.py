@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from project import REPO
 
 from jukestyle.audio.io import load_audio
 from jukestyle.evaluation.model_quality import instrument_identity
 from jukestyle.jukebox import load_vqvae, read_checkpoint
 from jukestyle.jukebox.checkpoint import training_stages
 
-REPO = Path(__file__).resolve().parents[1]
 C4 = ["flute", "piano", "trumpet", "violin", "sine", "sawtooth"]
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hydra_runs import REPO
+from project import REPO
 from streamlit.testing.v1 import AppTest
 
 APP = str(REPO / "scripts" / "channel_explorer.py")

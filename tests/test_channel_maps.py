@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from hydra_runs import run_config
+from project import TINY_MODEL
 from signals import harmonic_tone
 
 from jukestyle.errors import JukestyleError
@@ -91,7 +92,7 @@ def recordings(tmp_path_factory) -> Path:
 
 def test_channel_maps_run(recordings, tmp_path, capsys):
     out = tmp_path / "run"
-    overrides = ["experiment=channel_maps", "model=tiny_random", f"data.manifest={recordings}", "data.root=null"]
+    overrides = ["experiment=channel_maps", TINY_MODEL, f"data.manifest={recordings}", "data.root=null"]
     run_config([*overrides, "data.experiments=null", "trainer.enable_progress_bar=false"], out)
     assert "skipped: " in capsys.readouterr().out  # the missing file is reported, the others are mapped
     layers = probe.encoder_layers(build_vqvae("tiny"), 2)
@@ -117,7 +118,7 @@ def test_channel_maps_run(recordings, tmp_path, capsys):
 def test_channel_maps_of_the_paper_notes(tmp_path):
     """The default data: Experiment 1's C4 and G4 of six instruments, on the 8x encoder, CSV logger."""
     out = tmp_path / "run"
-    overrides = ["experiment=channel_maps", "model=tiny_random", "task.module.level=0", "logger=csv"]
+    overrides = ["experiment=channel_maps", TINY_MODEL, "task.module.level=0", "logger=csv"]
     run_config([*overrides, "trainer.enable_progress_bar=false"], out)
     rows = read_csv(out / "channel_maps.csv")
     instruments = {"flute", "piano", "trumpet", "violin", "sine", "sawtooth"}

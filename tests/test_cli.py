@@ -10,7 +10,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 from cli_runs import run_cli
+from project import TINY_MODEL
 from signals import harmonic_tone
+
+# every test here runs scripts/run.py in a process of its own: `make test-fast` skips them
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +41,7 @@ def test_one_pair_writes_transfers_results_and_an_offline_wandb_run(files, tmp_p
     out = tmp_path / "run"
     result = run_cli(
         "experiment=adain_multilayer",
-        "model=tiny_random",
+        TINY_MODEL,
         "data=pair",
         f"data.content={files['content']}",
         f"data.style={files['style']}",
@@ -78,7 +82,7 @@ def test_gram_loss_curve_is_logged(files, tmp_path):
     result = run_cli(
         "experiment=gram_top_level",
         "method.lbfgs.max_iter=3",
-        "model=tiny_random",
+        TINY_MODEL,
         "data=pair",
         f"data.content={files['content']}",
         f"data.style={files['noise']}",
@@ -107,7 +111,7 @@ def test_bad_pairs_are_reported_and_the_run_goes_on(files, tmp_path):
     out = tmp_path / "run"
     result = run_cli(
         "experiment=wct_latent",
-        "model=tiny_random",
+        TINY_MODEL,
         "data=manifest",
         f"data.manifest={manifest}",
         f"hydra.run.dir={out}",
@@ -149,7 +153,7 @@ def test_bad_settings_end_with_one_clear_line(files, tmp_path, override, message
     )
     result = run_cli(
         experiment,
-        "model=tiny_random",
+        TINY_MODEL,
         *more,
         "data=pair",
         f"data.content={files['content']}",
@@ -175,7 +179,7 @@ def test_a_sweep_keeps_each_jobs_outputs_and_wandb_run_in_its_own_folder(files, 
         "-m",
         "experiment=adain_latent",
         "method.alpha=0.0,1.0",
-        "model=tiny_random",
+        TINY_MODEL,
         "data=pair",
         f"data.content={files['content']}",
         f"data.style={files['style']}",

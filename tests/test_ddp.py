@@ -8,7 +8,11 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 from cli_runs import run_cli
+from project import TINY_MODEL
 from signals import harmonic_tone
+
+# every test here runs scripts/run.py in a process of its own: `make test-fast` skips them
+pytestmark = pytest.mark.slow
 
 METRICS = ("l2mfcc_source", "l2mfcc_style", "pitch_accuracy", "chroma_similarity")
 
@@ -41,7 +45,7 @@ def manifest(tmp_path) -> Path:
 def test_two_processes_give_the_results_of_one(manifest, tmp_path):
     common = [
         "experiment=wct_multilayer",
-        "model=tiny_random",
+        TINY_MODEL,
         "data=manifest",
         f"data.manifest={manifest}",
         "logger=csv",

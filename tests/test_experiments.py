@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 import yaml
-from hydra_runs import REPO, run_config
+from hydra_runs import run_config
+from project import REPO, TINY_MODEL
 from signals import harmonic_tone
 
 from jukestyle.jukebox import build_vqvae
@@ -41,7 +42,7 @@ def tiny_corpus(tmp_path_factory):
 def transfer_overrides(pair_files) -> list[str]:
     content, style = pair_files
     return [
-        "model=tiny_random",
+        TINY_MODEL,
         "data=pair",
         f"data.content={content}",
         f"data.style={style}",
@@ -60,7 +61,7 @@ def test_all_experiments_are_tested():
 def test_experiment_runs(experiment, pair_files, tiny_corpus, tmp_path):
     out = tmp_path / "run"
     if experiment == "pretrain_vqvae":
-        overrides = [f"experiment={experiment}", "model=tiny_random", "logger=csv", f"data.root={tiny_corpus}"]
+        overrides = [f"experiment={experiment}", TINY_MODEL, "logger=csv", f"data.root={tiny_corpus}"]
         overrides += ["data.batch_size=2", "data.crops_per_epoch=4", "data.crop_seconds=0.1", "trainer.max_steps=2"]
         overrides += [
             "trainer.val_check_interval=2",
@@ -71,7 +72,7 @@ def test_experiment_runs(experiment, pair_files, tiny_corpus, tmp_path):
         assert (out / "checkpoints" / "last.ckpt").is_file() and (out / "vqvae.pth.tar").is_file()
         return
     if experiment == "channel_maps":  # the paper's notes, encoder channels instead of transfers
-        run_config([f"experiment={experiment}", "model=tiny_random", "logger=csv", "data.pieces=[C4]"], out)
+        run_config([f"experiment={experiment}", TINY_MODEL, "logger=csv", "data.pieces=[C4]"], out)
         with open(out / "channel_maps.csv", newline="") as handle:
             rows = list(csv.DictReader(handle))
         assert rows and {row["piece"] for row in rows} == {"C4"} and (out / "figures" / "channel_map_C4.png").is_file()
@@ -109,7 +110,7 @@ def test_experiment_runs(experiment, pair_files, tiny_corpus, tmp_path):
 
 def test_paper_pairs_are_the_default_data(tmp_path):
     out = tmp_path / "run"
-    run_config(["experiment=codebook", "model=tiny_random", "logger=csv", "data.experiments=[3]"], out)
+    run_config(["experiment=codebook", TINY_MODEL, "logger=csv", "data.experiments=[3]"], out)
     with open(out / "results.csv", newline="") as handle:
         rows = [row for row in csv.DictReader(handle) if row["reference"] == "false"]
     assert sorted(row["pair_id"] for row in rows) == [

@@ -7,12 +7,13 @@ happen: on the features that the next block receives.
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
 import yaml
+from project import REPO
 from signals import harmonic_tone
 
 import jukestyle
@@ -29,7 +30,6 @@ from jukestyle.methods.hooks import (
 )
 from jukestyle.pipeline import StyleTransfer
 
-REPO = Path(__file__).resolve().parents[1]
 LEVEL = 2
 
 
@@ -272,7 +272,6 @@ def test_too_short_audio_is_a_clear_error(tiny_model):
 
 
 def test_transfer_takes_paths_in_any_format_and_rate(tiny_model, tmp_path):
-    import soundfile as sf
 
     stereo = np.stack([harmonic_tone(262, 0.5, 22050), harmonic_tone(262, 0.5, 22050)], axis=1)
     sf.write(tmp_path / "content.flac", stereo, 22050)

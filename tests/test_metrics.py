@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 
 import librosa
 import numpy as np
@@ -107,7 +108,6 @@ def _ddp_worker(rank: int, world: int, port: int, results) -> None:
 
 
 def test_summaries_reduce_across_processes():
-    import socket
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

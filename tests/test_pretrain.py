@@ -8,10 +8,14 @@ import shutil
 
 import pytest
 import torch
+from cli_runs import cli_environment, run_cli
 from hydra_runs import run_config
+from project import TINY_MODEL
 
+from jukestyle.errors import ConfigError
 from jukestyle.jukebox import load_vqvae, read_checkpoint
 from jukestyle.jukebox.checkpoint import training_stages
+from lightning_modules.vqvae_pretrain import VQVAEPretrainModule
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +30,7 @@ def tiny_corpus(tmp_path_factory):
 def overrides(corpus, steps: int) -> list[str]:
     return [
         "experiment=pretrain_vqvae",
-        "model=tiny_random",
+        TINY_MODEL,
         "logger=csv",
         f"data.root={corpus}",
         "data.batch_size=2",
@@ -68,7 +72,7 @@ def test_pretraining_runs_exports_and_resumes(tiny_corpus, tmp_path):
     # Fine-tuning the export continues its training: the new export lists the first run as its history.
     tuned = tmp_path / "tuned"
     model = ["model=bundled", f"model.source={out / 'vqvae.pth.tar'}", "task.module.codebook_init=keep"]
-    run_config([item for item in overrides(tiny_corpus, 2) if item != "model=tiny_random"] + model, tuned)
+    run_config([item for item in overrides(tiny_corpus, 2) if item != TINY_MODEL] + model, tuned)
     stages = training_stages(read_checkpoint(tuned / "vqvae.pth.tar"))
     assert [stage["step"] for stage in stages] == [5, 2]
     assert stages[0] == training_stages(read_checkpoint(out / "vqvae.pth.tar"))[0]
@@ -79,7 +83,7 @@ def test_decoder_stage_with_a_discriminator_trains_the_decoder_alone(tiny_corpus
     base = tmp_path / "base"
     run_config([*overrides(tiny_corpus, 2), "loss=mel"], base)
     stage = tmp_path / "decoder"
-    settings = [item for item in overrides(tiny_corpus, 3) if item != "model=tiny_random"] + [
+    settings = [item for item in overrides(tiny_corpus, 3) if item != TINY_MODEL] + [
         "model=bundled",
         f"model.source={base / 'vqvae.pth.tar'}",
         "task.module.codebook_init=keep",
@@ -111,8 +115,6 @@ def test_decoder_stage_with_a_discriminator_trains_the_decoder_alone(tiny_corpus
 
 
 def test_decoder_stage_needs_a_trained_codebook(tiny_model):
-    from jukestyle.errors import ConfigError
-    from lightning_modules.vqvae_pretrain import VQVAEPretrainModule
 
     with pytest.raises(ConfigError, match="codebook_init=keep"):
         VQVAEPretrainModule(tiny_model, stage="decoder", codebook_init="data")
@@ -124,7 +126,6 @@ def test_decoder_stage_needs_a_trained_codebook(tiny_model):
 def test_resume_training_stops_at_its_time_limit_and_collects_the_checkpoint(tiny_corpus, tmp_path, monkeypatch):
     """The command prepared for a borrowed GPU, run here on the CPU with a limit of seconds."""
     import resume_training
-    from cli_runs import cli_environment, run_cli
 
     run = tmp_path / "run"
     first = run_cli(*overrides(tiny_corpus, 2), f"hydra.run.dir={run}", home=tmp_path)
@@ -147,7 +148,7 @@ def test_training_other_levels_from_scratch_keeps_the_trained_ones_in_the_record
     base = tmp_path / "base"
     run_config(overrides(tiny_corpus, 2), base)
     low = tmp_path / "low"
-    settings = [item for item in overrides(tiny_corpus, 2) if item != "model=tiny_random"]
+    settings = [item for item in overrides(tiny_corpus, 2) if item != TINY_MODEL]
     run_config([*settings, "model=bundled", f"model.source={base / 'vqvae.pth.tar'}", "task.module.levels=[1]"], low)
     before, after = load_vqvae(base / "vqvae.pth.tar"), load_vqvae(low / "vqvae.pth.tar")
     checkpoint = read_checkpoint(low / "vqvae.pth.tar")

@@ -9,6 +9,7 @@ import librosa
 import numpy as np
 import pytest
 import soundfile as sf
+from project import REPO
 
 from jukestyle.audio.corpus_plan import EXPERIMENT_PITCHES, EXPERIMENT_PROGRAMS, plan_corpus, playable_range
 from jukestyle.audio.render import GM_PROGRAMS, Note, Renderer, midi_to_hz, program_number
@@ -94,7 +95,6 @@ def test_render_corpus_script_writes_files_and_manifest(tmp_path):
 
 
 # -- the paper's experiments (data/, committed) -------------------------------------------------
-REPO = Path(__file__).resolve().parents[1]
 
 
 def read_csv(path: Path) -> list[dict]:

@@ -12,7 +12,11 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 from cli_runs import cli_command, cli_environment, run_cli
+from project import TINY_MODEL
 from signals import harmonic_tone
+
+# every test here runs scripts/run.py in a process of its own: `make test-fast` skips them
+pytestmark = pytest.mark.slow
 
 FREQUENCIES = {"low": 196.0, "mid": 261.63, "high": 392.0, "top": 523.25}
 
@@ -31,7 +35,7 @@ def manifest(tmp_path) -> Path:
 def overrides(manifest: Path, out: Path, *extra: str) -> list[str]:
     return [
         "experiment=adain_multilayer",
-        "model=tiny_random",
+        TINY_MODEL,
         "data=manifest",
         f"data.manifest={manifest}",
         f"hydra.run.dir={out}",

@@ -8,10 +8,10 @@ import sys
 
 import pytest
 import torch
+from project import REPO
 
 from jukestyle.errors import ConfigError
 from jukestyle.runtime import configure_cpu
-from tests.cli_runs import REPO
 
 # Allocates, fills and frees a 64 MiB tensor (above glibc's largest mmap threshold, like the last
 # decoder block's feature map) six times, as passes over audio do; prints each one's page faults.
@@ -36,6 +36,7 @@ def _faults(keep: bool) -> tuple[str, list[int]]:
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the allocator setting is for glibc's malloc")
+@pytest.mark.slow  # probe processes
 def test_freed_feature_maps_are_reused_without_page_faults():
     pages = 64 * 2**20 // 4096
     applied, faults = _faults(keep=False)

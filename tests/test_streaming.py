@@ -10,6 +10,7 @@ import soundfile as sf
 import torch
 from signals import harmonic_tone
 
+import jukestyle
 from jukestyle.audio.io import LoudnessMeter, loudness
 from jukestyle.methods import Method, MethodOutput, make_method
 from jukestyle.methods import affine as transforms
@@ -130,7 +131,6 @@ def test_a_file_reader_reads_windows_once_each(tmp_path):
 
 
 def test_the_api_streams_files(tiny_model, tmp_path):
-    import jukestyle
 
     sf.write(tmp_path / "content.wav", harmonic_tone(220.0, 1.2), RATE)
     sf.write(tmp_path / "style.wav", harmonic_tone(330.0, 0.8, partials=3), RATE)

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
-from cli_runs import REPO, run_cli
+from cli_runs import run_cli
+from hydra import compose, initialize_config_dir
+from project import REPO, TINY_MODEL
 from signals import harmonic_tone
 
 
@@ -27,11 +29,12 @@ def summary(sweep: Path) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
+@pytest.mark.slow  # a Hydra sweep in processes of its own
 def test_the_ablation_sweep_runs_every_job_and_writes_one_summary(pair, tmp_path):
     sweep = tmp_path / "sweep"
     result = run_cli(
         "sweep=ablation",
-        "model=tiny_random",
+        TINY_MODEL,
         "data=pair",
         f"data.content={pair['content']}",
         f"data.style={pair['style']}",
@@ -53,6 +56,7 @@ def test_the_ablation_sweep_runs_every_job_and_writes_one_summary(pair, tmp_path
     assert "`model=tiny_random`" in common and "alpha" not in common
 
 
+@pytest.mark.slow  # a Hydra sweep in processes of its own
 def test_parallel_jobs_share_a_wandb_group_and_a_failed_job_fails_the_sweep(pair, tmp_path):
     sweep = tmp_path / "sweep"
     result = run_cli(
@@ -60,7 +64,7 @@ def test_parallel_jobs_share_a_wandb_group_and_a_failed_job_fails_the_sweep(pair
         "hydra/launcher=joblib",
         "hydra.launcher.n_jobs=2",
         "experiment=adain_latent",
-        "model=tiny_random",
+        TINY_MODEL,
         "data=manifest",
         f"data.manifest={pair['manifest']},{tmp_path / 'missing.csv'}",
         "trainer.enable_progress_bar=false",
@@ -80,7 +84,6 @@ def test_parallel_jobs_share_a_wandb_group_and_a_failed_job_fails_the_sweep(pair
 
 
 def test_slurm_launcher_gives_each_job_the_trainers_devices_and_nodes():
-    from hydra import compose, initialize_config_dir
 
     os.environ.setdefault("PROJECT_ROOT", str(REPO))
     with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
