@@ -166,7 +166,8 @@ class VQVAEPretrainModule(pl.LightningModule):
         full = self.stage == "full"
         return self.model(audio, levels=self.levels, update_codebook=training and full, train_encoder=full)
 
-    def _losses(self, batch: dict, training: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict]:
+    def batch_losses(self, batch: dict, training: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict]:
+        """The total loss, the logged terms and every level's outputs for one batch (training: codebook updates)."""
         train_encoder = self.stage == "full"
         outputs = self._outputs(batch, training)
         audio = batch["audio"]
@@ -187,13 +188,13 @@ class VQVAEPretrainModule(pl.LightningModule):
         return total, logged, outputs
 
     def training_step(self, batch: dict, batch_index: int) -> torch.Tensor:
-        loss, logged, _ = self._losses(batch, training=True)
+        loss, logged, _ = self.batch_losses(batch, training=True)
         self.log("train/loss", loss, prog_bar=True)
         self.log_dict({f"train/{name}": value for name, value in logged.items()})
         return loss
 
     def validation_step(self, batch: dict, batch_index: int) -> None:
-        loss, logged, outputs = self._losses(batch, training=False)
+        loss, logged, outputs = self.batch_losses(batch, training=False)
         self.log("val/loss", loss, prog_bar=True, sync_dist=True)
         keep = ("reconstruction", "multispectral", "commit", "l2", "mel", "log_magnitude", "linear_magnitude")
         self.log_dict({f"val/{n}": v for n, v in logged.items() if n.split("/")[-1] in keep}, sync_dist=True)

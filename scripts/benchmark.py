@@ -213,7 +213,7 @@ def training_speed(model_source: str, repeats: int) -> dict:
         optimizer = module.configure_optimizers()["optimizer"]
 
         def step(module=module, optimizer=optimizer, batch=batch) -> None:
-            total, _, _ = module._losses(batch, training=True)
+            total, _, _ = module.batch_losses(batch, training=True)
             total.backward()
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)

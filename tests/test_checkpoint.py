@@ -304,3 +304,12 @@ def test_any_url_with_optional_checksum(tmp_path, tiny_model, file_server):
     assert_same_model(load_vqvae((tmp_path / "local.pth.tar").as_uri()), tiny_model)
     with pytest.raises(CheckpointError, match="does not match the sha256 given in the URL"):
         load_vqvae((tmp_path / "local.pth.tar").as_uri() + "#sha256=" + "0" * 64)
+
+
+def test_a_model_carries_its_origin():
+    """What a run records of a model, and what a fine-tune carries on, is part of the model object."""
+    bundled = load_vqvae("bundled")
+    assert bundled.origin.source == "bundled" and bundled.origin.step > 0
+    assert bundled.origin.trained_levels == (1, 2) and len(bundled.origin.lineage) == 3
+    random = build_vqvae("tiny", seed=3)
+    assert random.origin.source == "random:tiny:seed=3" and random.origin.trained_levels == ()
