@@ -54,20 +54,23 @@ def test_pretraining_runs_exports_and_resumes(tiny_corpus, tmp_path):
     assert first["global_step"] == 3
     assert set(first["codebook_ema"]) == {0, 1, 2} and float(first["state_dict"]["loss.bandwidth"][0]) > 0
     exported = load_vqvae(out / "vqvae.pth.tar")
-    assert exported.step == 3
-    assert torch.equal(exported.bottleneck[2].k, first["state_dict"]["vqvae.bottleneck.level_blocks.2.k"])
+    assert exported.origin.step == 3
+    assert torch.equal(exported.bottleneck[2].k, first["state_dict"]["model.bottleneck.level_blocks.2.k"])
     with open(next(out.glob("csv/version_*/metrics.csv")), newline="") as handle:
         rows = list(csv.DictReader(handle))
     used = [float(row["val/L2/codes_used"]) for row in rows if row.get("val/L2/codes_used")]
     assert used and all(0 < value <= 32 for value in used)
     assert any(row.get("train/L2/multispectral") for row in rows)
 
-    # Re-running the same command continues from last.ckpt, with the same bandwidths and codebook state.
+    # Re-running the same command continues from last.ckpt, with the same bandwidths and codebook state,
+    # also from a checkpoint written when the module called the VQ-VAE ``vqvae``.
+    old_names = {key.replace("model.", "vqvae.", 1): value for key, value in first["state_dict"].items()}
+    torch.save({**first, "state_dict": old_names}, last)
     run_config(overrides(tiny_corpus, 5), out)
     resumed = torch.load(last, weights_only=True, map_location="cpu")
     assert resumed["global_step"] == 5
     assert torch.equal(resumed["state_dict"]["loss.bandwidth"], first["state_dict"]["loss.bandwidth"])
-    assert load_vqvae(out / "vqvae.pth.tar").step == 5
+    assert load_vqvae(out / "vqvae.pth.tar").origin.step == 5
 
     # Fine-tuning the export continues its training: the new export lists the first run as its history.
     tuned = tmp_path / "tuned"
@@ -140,7 +143,7 @@ def test_resume_training_stops_at_its_time_limit_and_collects_the_checkpoint(tin
     assert not list(out.glob(".*part*"))
     step = torch.load(out / "last.ckpt", weights_only=True, map_location="cpu")["global_step"]
     assert 2 < step < 100000  # resumed, then stopped by the time limit, not by max_steps
-    assert load_vqvae(out / "vqvae.pth.tar").step == step
+    assert load_vqvae(out / "vqvae.pth.tar").origin.step == step
     assert resume_training.main(["--run", str(tmp_path / "nothing"), "--minutes", "1", "--out", str(out)]) == 2
 
 

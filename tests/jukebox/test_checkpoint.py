@@ -92,7 +92,7 @@ def test_official_format_loads_with_weights_only(tmp_path, tiny_model, jukebox_h
     loaded = load_vqvae(path)
     assert seen == [True]
     assert_same_model(loaded, tiny_model)
-    assert loaded.step == 123
+    assert loaded.origin.step == 123
     assert type(read_checkpoint(path)["hps"]) is dict
 
 
@@ -101,7 +101,7 @@ def test_save_checkpoint_round_trips_config_and_outputs(tmp_path, tiny_model, to
     save_checkpoint(path, tiny_model, step=7)
     loaded = load_vqvae(str(path))
     assert_same_model(loaded, tiny_model)
-    assert loaded.step == 7 and not loaded.training
+    assert loaded.origin.step == 7 and not loaded.training
     x = torch.from_numpy(tone[:4096]).view(1, 1, -1)
     assert torch.equal(loaded.reconstruct(x, 1), tiny_model.reconstruct(x, 1))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pth.tar"]  # no temporary file left
