@@ -25,6 +25,34 @@ class MethodOutput:
     info: dict = field(default_factory=dict)
 
 
+def in_range(
+    owner: str,
+    name: str,
+    value: object,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    above_low: bool = False,
+    below_high: bool = False,
+) -> float:
+    """A numeric setting as a float, or one line naming ``owner``'s setting and its range (NaN is in none).
+
+    Settings are checked where they enter (a method's constructor), before any audio is processed.
+    """
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{owner}: {name} must be a number, got {value!r}") from None
+    too_low = low is not None and (number <= low if above_low else number < low)
+    too_high = high is not None and (number >= high if below_high else number > high)
+    if number != number or too_low or too_high:  # number != number: NaN
+        left = "(" if above_low or low is None else "["
+        right = ")" if below_high or high is None else "]"
+        bounds = f"{left}{'-inf' if low is None else f'{low:g}'}, {'inf' if high is None else f'{high:g}'}{right}"
+        raise ConfigError(f"{owner}: {name} must be in {bounds}, got {value!r}")
+    return number
+
+
 class Method:
     """Base class: ``name`` identifies the method in results; ``level`` is the VQ-VAE level it works at."""
 
@@ -32,7 +60,7 @@ class Method:
     needs_grad = False  # True: ``apply`` optimises with gradients (cannot run under inference mode)
 
     def __init__(self, level: int = 2) -> None:
-        self.level = int(level)
+        self.level = int(in_range(self.name, "level", level, 0))
 
     def settings(self) -> dict:
         """Constructor arguments and their values, for metadata and cache keys."""

@@ -13,7 +13,7 @@ import torch
 
 from jukestyle.jukebox import VQVAE
 from jukestyle.methods import affine
-from jukestyle.methods.base import Method, MethodOutput, quantised_latent
+from jukestyle.methods.base import Method, MethodOutput, in_range, quantised_latent
 from jukestyle.methods.hooks import feature_hooks, measure_features, resolve_points
 
 
@@ -30,7 +30,8 @@ class FeatureTransfer(Method):
     ) -> None:
         super().__init__(level)
         self.points = points if isinstance(points, str) else list(points)
-        self.alpha, self.eps = float(alpha), float(eps)
+        self.alpha = in_range(self.name, "alpha", alpha, 0.0, 1.0)
+        self.eps = in_range(self.name, "eps", eps, 0.0, above_low=True)
 
     def validate(self, model: VQVAE) -> None:
         resolve_points(model, self.level, self.points)
@@ -115,7 +116,7 @@ class WCT(FeatureTransfer):
         cutoff: float = 1e-5,
     ) -> None:
         super().__init__(level, points, alpha, eps)
-        self.cutoff = float(cutoff)
+        self.cutoff = in_range(self.name, "cutoff", cutoff, 0.0, 1.0, below_high=True)
 
     def measure(self, features: torch.Tensor) -> affine.Moments:
         return affine.moments(features)

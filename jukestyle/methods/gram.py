@@ -22,7 +22,7 @@ import torch
 from jukestyle.errors import ConfigError
 from jukestyle.jukebox import VQVAE
 from jukestyle.jukebox.hooks import forward_hooks, select_names
-from jukestyle.methods.base import Method, MethodOutput, require_gradients
+from jukestyle.methods.base import Method, MethodOutput, in_range, require_gradients
 
 Layers = Mapping[int, Sequence[str]]  # level -> encoder block names
 
@@ -83,9 +83,15 @@ class LBFGS:
         if isinstance(options, cls):
             return options
         try:
-            return cls(**{key: value for key, value in (options or {}).items() if value is not None})
+            settings = cls(**{key: value for key, value in (options or {}).items() if value is not None})
         except TypeError as error:
-            raise ConfigError(f"bad L-BFGS setting: {error}") from None
+            raise ConfigError(f"gram: bad L-BFGS setting: {error}") from None
+        for name in ("max_iter", "history_size"):
+            if in_range("gram", f"lbfgs.{name}", getattr(settings, name), 1) != int(getattr(settings, name)):
+                raise ConfigError(f"gram: lbfgs.{name} must be a whole number, got {getattr(settings, name)!r}")
+        for name in ("tolerance_grad", "tolerance_change"):
+            in_range("gram", f"lbfgs.{name}", getattr(settings, name), 0.0)
+        return settings
 
 
 def optimise_input(
@@ -148,8 +154,9 @@ class GramOptimisation(Method):
         if output not in ("raw", "decoded"):
             raise ConfigError(f"gram output must be 'raw' or 'decoded', got {output!r}")
         self.layers = {int(k): v for k, v in (layers or {self.level: "all"}).items()}
-        self.layer_weights = dict(layer_weights or {})  # "level:block" -> weight (default 1)
-        self.content_weight, self.output = float(content_weight), output
+        weights = dict(layer_weights or {})  # "level:block" -> weight (default 1)
+        self.layer_weights = {key: in_range("gram", f"layer_weights[{key!r}]", w, 0.0) for key, w in weights.items()}
+        self.content_weight, self.output = in_range("gram", "content_weight", content_weight, 0.0), output
         self.lbfgs = LBFGS.from_options(lbfgs)
 
     def validate(self, model: VQVAE) -> None:
