@@ -43,12 +43,20 @@ def _safe_id(pair_id: str) -> str:
 
 
 def _unique(pairs: list[Pair]) -> list[Pair]:
-    seen: dict[str, int] = {}
+    """Pair ids made unique: a repeated id gets the first free suffix (``-2``, ``-3``, ...) that no row of the
+    manifest uses, so that a renamed row never takes an id given explicitly to another."""
+    ids = [_safe_id(pair.pair_id) for pair in pairs]
+    taken = set(ids)
+    used: set[str] = set()
     unique = []
-    for pair in pairs:
-        base = _safe_id(pair.pair_id)
-        seen[base] = seen.get(base, 0) + 1
-        pair_id = base if seen[base] == 1 else f"{base}-{seen[base]}"
+    for pair, pair_id in zip(pairs, ids, strict=True):
+        if pair_id in used:
+            base, number = pair_id, 2
+            while f"{base}-{number}" in taken:
+                number += 1
+            pair_id = f"{base}-{number}"
+            taken.add(pair_id)
+        used.add(pair_id)
         unique.append(Pair(pair_id, pair.content, pair.style, pair.experiment))
     return unique
 

@@ -9,12 +9,15 @@ one file system is atomic, so readers see either the old file or the new one.
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from jukestyle.errors import JukestyleError
 
 
 @contextlib.contextmanager
@@ -37,6 +40,36 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def prepare_output(path: str | os.PathLike) -> Path:
+    """Check, before any work, that ``path`` can be written, and remove what earlier writes of it that were
+    killed mid-way left beside it (``atomic_path``'s temporary files); one line naming the path if it cannot."""
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".probe", dir=target.parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as error:
+        raise JukestyleError(f"{target}: cannot write here ({error.strerror or type(error).__name__})") from None
+    for stale in target.parent.glob(f".{glob.escape(target.stem)}.*.part{glob.escape(target.suffix)}"):
+        stale.unlink(missing_ok=True)
+    return target
+
+
+def writable_folder(folder: str | os.PathLike) -> bool:
+    """True if files can be created in ``folder``, or in the nearest folder above it that exists."""
+    place = Path(folder).absolute()
+    while not place.exists() and place != place.parent:
+        place = place.parent
+    try:
+        fd, probe = tempfile.mkstemp(suffix=".probe", dir=place)
+    except OSError:
+        return False
+    os.close(fd)
+    os.unlink(probe)
+    return True
 
 
 def _file_mode() -> int:

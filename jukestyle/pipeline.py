@@ -25,7 +25,7 @@ import torch
 
 from jukestyle.audio import io as audio_io
 from jukestyle.errors import AudioError, ConfigError
-from jukestyle.fileio import sha256_file
+from jukestyle.fileio import prepare_output, sha256_file
 from jukestyle.jukebox import VQVAE
 from jukestyle.methods import Method, require_gradients
 from jukestyle.streaming import AudioFileReader, AudioFileWriter, OverlapAdd, window_bounds
@@ -197,6 +197,7 @@ class StyleTransfer:
         Returns the timings and information; ``audio`` is left empty (the output is on disk).
         """
         started = time.perf_counter()
+        prepare_output(output)  # before the work: a folder that cannot be written, and leftovers of a killed run
         content_reader, style_reader = self._reader(content, "content"), self._reader(style, "style")
 
         def style_windows():

@@ -30,7 +30,8 @@ from hydra.types import RunMode  # noqa: E402
 from omegaconf import DictConfig, OmegaConf, open_dict  # noqa: E402
 
 from jukestyle.errors import ConfigError, JukestyleError  # noqa: E402
-from jukestyle.fileio import write_json  # noqa: E402
+from jukestyle.evaluation.records import read_records  # noqa: E402
+from jukestyle.fileio import writable_folder, write_json  # noqa: E402
 
 
 def _wandb_logged_in() -> bool:
@@ -179,8 +180,30 @@ def _run(cfg: DictConfig, output_dir: Path) -> None:
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     elif cfg.task.mode == "predict":
         trainer.predict(module, datamodule=datamodule, return_predictions=False)
+        _check_transfers(output_dir)
     else:
         raise JukestyleError(f"task.mode must be 'fit' or 'predict', got {cfg.task.mode!r}")
+
+
+def _transfer_counts(output_dir: Path) -> dict[str, int] | None:
+    """How many of the run's transfers (reference rows aside) succeeded and failed; None for runs without any."""
+    try:
+        records = [record for record in read_records(output_dir / "transfers") if not record.get("reference")]
+    except (OSError, ValueError):  # a folder that cannot be read tells nothing
+        return None
+    if not records:
+        return None
+    failed = sum(1 for record in records if record.get("error"))
+    return {"succeeded": len(records) - failed, "failed": failed}
+
+
+def _check_transfers(output_dir: Path) -> None:
+    """A run in which no transfer succeeded fails (exit code 1), so that a script can tell."""
+    counts = _transfer_counts(output_dir)
+    if counts is not None and counts["succeeded"] == 0:
+        raise JukestyleError(
+            f"no transfer succeeded: all {counts['failed']} failed (their errors: {output_dir / 'results.csv'})"
+        )
 
 
 def _write_run_status(output_dir: Path, started: float, error: str | None) -> None:
@@ -191,6 +214,7 @@ def _write_run_status(output_dir: Path, started: float, error: str | None) -> No
         {
             "status": "failed" if error else "completed",
             "error": error,
+            "transfers": _transfer_counts(output_dir),
             "overrides": _overrides(),
             "job": job.job.num if job is not None and _is_multirun() else None,
             "seconds": round(time.time() - started, 3),
@@ -227,5 +251,43 @@ def _user_error(error: BaseException) -> JukestyleError | None:
     return error
 
 
+# Config groups chosen on the command line as `group=option` (configs/<group>/<option>.yaml).
+GROUPS = ("method", "model", "data", "experiment", "loss", "logger", "trainer", "callbacks", "task", "sweep")
+CHECKPOINT_SUFFIXES = (".tar", ".pt", ".pth", ".ckpt")
+
+
+def _command_line(argv: list[str]) -> list[str]:
+    """The command line as Hydra should see it, or one line for what Hydra would answer with a page.
+
+    An unknown config option lists the valid ones; ``model=<checkpoint path or URL>`` stands for
+    ``model=bundled model.source=<path>``; a run folder that cannot be written is named.
+    """
+    args, extra = [], []
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        if sep and key in GROUPS and value != "null" and not any(c in value for c in "(),*"):
+            options = sorted(path.stem for path in (REPO / "configs" / key).glob("*.yaml"))
+            if value not in options:
+                if key == "model" and ("/" in value or value.endswith(CHECKPOINT_SUFFIXES)):
+                    args.append("model=bundled")
+                    extra.append(f"model.source={value}")
+                    continue
+                _fail(f"unknown {key} {value!r}; choose one of: {', '.join(options)}")
+        args.append(arg)
+    multirun = "-m" in argv or "--multirun" in argv
+    folder_key = "hydra.sweep.dir=" if multirun else "hydra.run.dir="
+    folders = [arg.removeprefix(folder_key) for arg in argv if arg.startswith(folder_key)]
+    folder = folders[-1] if folders else str(REPO / "outputs")
+    if not writable_folder(folder):
+        _fail(f"{folder}: the run folder cannot be written (set hydra.run.dir=<a folder you can write>)")
+    return args + extra
+
+
+def _fail(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
 if __name__ == "__main__":
+    sys.argv[1:] = _command_line(sys.argv[1:])
     main()

@@ -36,7 +36,12 @@ RESULT_COLUMNS = [
 
 
 def _checksum(path: str) -> str | None:
-    return sha256_file(path) if Path(path).is_file() else None
+    """The file's sha256, or None where there is none to take (missing, or not readable: that pair's own
+    error says so; a record is still written and the run goes on)."""
+    try:
+        return sha256_file(path) if Path(path).is_file() else None
+    except OSError:
+        return None
 
 
 def write_record(transfers: Path, record: dict, run_config: str | None = None) -> dict:

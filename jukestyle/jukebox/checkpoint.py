@@ -58,6 +58,10 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
                 f"{path}: refuses to unpickle {refused.group(1)}; a checkpoint may hold only tensors, "
                 f"plain containers and {HPARAMS_CLASS}"
             ) from None
+        if "WeightsUnpickler error" in message:  # torch's own advice (unpickle with weights_only off) is not ours
+            raise CheckpointError(
+                f"{path}: not a torch checkpoint (a pickle that torch.load cannot read safely)"
+            ) from None
         first_line = message.strip().splitlines()[0] if message.strip() else type(error).__name__
         raise CheckpointError(
             f"{path}: truncated or corrupt checkpoint, torch.load failed: {first_line[:200]}"

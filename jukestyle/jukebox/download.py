@@ -108,4 +108,8 @@ def fetch_url(url: str) -> Path:
     destination = cache_dir() / "urls" / key / (Path(parsed.path).name or "checkpoint.pth.tar")
     if destination.exists() and (expected is None or sha256_file(destination) == expected):
         return destination
-    return download(bare_url, destination, expected)
+    path = download(bare_url, destination, expected)
+    if expected is None:  # unchecked: say what was received, so that the URL can be pinned
+        digest = sha256_file(path)
+        print(f"jukestyle: {bare_url} has sha256 {digest}; pin it with {bare_url}#sha256={digest}", file=sys.stderr)
+    return path

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from jukestyle.errors import CheckpointError, ConfigError
+from jukestyle.fileio import sha256_file
 from jukestyle.jukebox.checkpoint import config_of, load_weights, read_checkpoint, state_dict_of, training_stages
 from jukestyle.jukebox.config import PRESETS, VQVAEConfig
 from jukestyle.jukebox.download import OFFICIAL_CHECKPOINTS, fetch, fetch_url, is_url
@@ -15,6 +16,8 @@ from jukestyle.jukebox.vqvae import VQVAE, ModelOrigin
 
 # The project's own pre-trained model, shipped in the repository.
 BUNDLED_CHECKPOINT = Path(__file__).resolve().parents[2] / "checkpoints" / "jukestyle_gm.pth.tar"
+# Checked on every load: a damaged or replaced file is named, not loaded. A new bundled model updates it.
+BUNDLED_SHA256 = "aef0a201087e6a26a77a9c55164d68e25e868293665a0ed712bdc06bf5faced4"
 
 
 def _preset(name: str) -> VQVAEConfig:
@@ -44,6 +47,12 @@ def _resolve(source: str | os.PathLike) -> tuple[Path, VQVAEConfig]:
     if text == "bundled":
         if not BUNDLED_CHECKPOINT.is_file():
             raise CheckpointError(f"the bundled checkpoint {BUNDLED_CHECKPOINT} is missing from this installation")
+        found = sha256_file(BUNDLED_CHECKPOINT)
+        if found != BUNDLED_SHA256:
+            raise CheckpointError(
+                f"{BUNDLED_CHECKPOINT}: sha256 {found[:16]}... is not the bundled model's ({BUNDLED_SHA256[:16]}...); "
+                "restore it with `git checkout -- checkpoints/`"
+            )
         return BUNDLED_CHECKPOINT, default
     if is_url(text):
         return fetch_url(text), default

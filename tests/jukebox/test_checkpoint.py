@@ -6,6 +6,7 @@ import contextlib
 import functools
 import http.server
 import importlib
+import pickle
 import re
 import sys
 import threading
@@ -313,3 +314,28 @@ def test_a_model_carries_its_origin():
     assert bundled.origin.trained_levels == (1, 2) and len(bundled.origin.lineage) == 3
     random = build_vqvae("tiny", seed=3)
     assert random.origin.source == "random:tiny:seed=3" and random.origin.trained_levels == ()
+
+
+def test_an_unpinned_url_prints_its_sha256_so_that_it_can_be_pinned(tiny_model, file_server, capsys):
+    folder, base_url = file_server
+    save_checkpoint(folder / "unpinned.pth.tar", tiny_model)
+    digest = sha256_file(folder / "unpinned.pth.tar")
+    assert_same_model(load_vqvae(f"{base_url}/unpinned.pth.tar"), tiny_model)
+    assert f"pin it with {base_url}/unpinned.pth.tar#sha256={digest}" in capsys.readouterr().err
+
+
+def test_the_bundled_file_is_checked_on_load(tmp_path, monkeypatch):
+    damaged = tmp_path / "jukestyle_gm.pth.tar"
+    original = factory_module.BUNDLED_CHECKPOINT.read_bytes()
+    damaged.write_bytes(original[:-1] + bytes([original[-1] ^ 0xFF]))
+    monkeypatch.setattr(factory_module, "BUNDLED_CHECKPOINT", damaged)
+    with pytest.raises(CheckpointError, match=r"jukestyle_gm\.pth\.tar: sha256 [0-9a-f]{16}\.\.\. is not the bundled"):
+        load_vqvae("bundled")
+
+
+def test_a_plain_pickle_is_not_a_checkpoint(tmp_path):
+    path = tmp_path / "notes.pth.tar"
+    path.write_bytes(pickle.dumps({"notes": [1, 2, 3]}, protocol=4))
+    with pytest.raises(CheckpointError) as raised:
+        load_vqvae(path)
+    assert str(raised.value) == f"{path}: not a torch checkpoint (a pickle that torch.load cannot read safely)"
