@@ -21,7 +21,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader, Dataset
 
-from jukestyle.audio.io import load_audio
+from jukestyle.audio.io import collected_warnings, load_audio
 from jukestyle.errors import JukestyleError
 
 
@@ -97,12 +97,14 @@ class PairDataset(Dataset):
     def __getitem__(self, index: int) -> dict:
         pair = self.pairs[index]
         item = {"pair_id": pair.pair_id, "content": pair.content, "style": pair.style, "experiment": pair.experiment}
-        try:
-            item["content_audio"] = load_audio(pair.content, self.sample_rate)
-            item["style_audio"] = load_audio(pair.style, self.sample_rate)
-            item["error"] = None
-        except JukestyleError as error:  # reported per pair; the run goes on
-            item.update(content_audio=None, style_audio=None, error=str(error))
+        with collected_warnings() as warnings:  # e.g. a stereo file whose channels cancel: kept in the records
+            try:
+                item["content_audio"] = load_audio(pair.content, self.sample_rate)
+                item["style_audio"] = load_audio(pair.style, self.sample_rate)
+                item["error"] = None
+            except JukestyleError as error:  # reported per pair; the run goes on
+                item.update(content_audio=None, style_audio=None, error=str(error))
+        item["warnings"] = warnings
         return item
 
 

@@ -57,7 +57,11 @@ def transfer(
     settings = make_method(method, level=level, **options).settings()
     engine = _engine(vqvae, json.dumps(settings, sort_keys=True), input_lufs)
     rate = vqvae.sample_rate
-    return engine(_samples(content, rate, "content"), _samples(style, rate, "style")).audio
+    names = [
+        role if isinstance(source, np.ndarray) else str(source)
+        for source, role in ((content, "content"), (style, "style"))
+    ]
+    return engine(_samples(content, rate, "content"), _samples(style, rate, "style"), *names).audio
 
 
 def transfer_file(

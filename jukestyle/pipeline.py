@@ -43,6 +43,11 @@ class TransferResult:
     info: dict = field(default_factory=dict)
 
 
+def _warn_silent(name: str, role: str) -> None:
+    consequence = "the output is silence" if role == "content" else "its statistics are those of silence"
+    audio_io.warn(f"{name}: silent (below -70 LUFS): not loudness-normalised; {consequence}")
+
+
 def audio_hash(samples: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(samples, dtype=np.float32).tobytes()).hexdigest()
 
@@ -83,12 +88,29 @@ class StyleTransfer:
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
-    def _check(self, samples: np.ndarray, role: str) -> None:
+    def _check(self, samples: np.ndarray, name: str) -> None:
         hop = self.model.hop_length(self.method.level)
         if len(samples) < hop:
             raise AudioError(
-                f"{role}: {len(samples)} samples is shorter than one latent frame at level {self.method.level} ({hop})"
+                f"{name}: {len(samples)} samples is shorter than one latent frame at level {self.method.level} ({hop})"
             )
+
+    def _silent(self, samples: np.ndarray, name: str, role: str) -> bool:
+        """True (with a warning) for audio below the loudness meter's gate: nothing to normalise or transfer."""
+        if np.isfinite(audio_io.loudness(samples - samples.mean(), self.model.sample_rate)):
+            return False
+        _warn_silent(name, role)
+        return True
+
+    @staticmethod
+    def _playable(samples: np.ndarray) -> np.ndarray:
+        """The output scaled down to full scale (peak 1) if it goes beyond, with a warning: a float WAV holds
+        such samples, but players clip them."""
+        peak_db = audio_io.peak_dbfs(samples)
+        if peak_db <= 0.0:
+            return samples
+        audio_io.warn(f"output: peak {peak_db:+.1f} dBFS is above full scale; scaled down by {peak_db:.1f} dB")
+        return audio_io.apply_gain(samples, -peak_db)
 
     def _normalise(self, samples: np.ndarray) -> tuple[np.ndarray, float]:
         samples = samples - samples.mean()  # a DC offset carries no timbre and would skew the loudness
@@ -150,10 +172,18 @@ class StyleTransfer:
                 info.update(window_info)
             yield joined.push(samples, last=index == len(bounds) - 1)
 
-    def __call__(self, content: np.ndarray, style: np.ndarray) -> TransferResult:
+    def __call__(
+        self, content: np.ndarray, style: np.ndarray, content_name: str = "content", style_name: str = "style"
+    ) -> TransferResult:
+        """``content_name`` and ``style_name`` (e.g. their files) name them in errors and warnings."""
         started = time.perf_counter()
-        self._check(content, "content")
-        self._check(style, "style")
+        self._check(content, content_name)
+        self._check(style, style_name)
+        self._silent(style, style_name, "style")
+        if self._silent(content, content_name, "content"):
+            seconds = dict.fromkeys(("analyse", "apply", "total"), time.perf_counter() - started)
+            info = {"style_cached": False, "input_gain_db": 0.0, "windows": 0, "silent_content": True}
+            return TransferResult(np.zeros_like(content, dtype=np.float32), self.model.sample_rate, seconds, info)
         content_in, gain_db = self._normalise(content)
         style_in, _ = self._normalise(style)
         analysis, cached = self.analyse_style(style_in)
@@ -161,15 +191,16 @@ class StyleTransfer:
         bounds, info = self._bounds(len(content_in)), {}
         windows = (content_in[start:stop] for start, stop in bounds)
         samples = np.concatenate(list(self._transfer_windows(windows, bounds, analysis, info)))
-        samples = audio_io.apply_gain(samples, -gain_db)  # back to the content's loudness
+        samples = self._playable(audio_io.apply_gain(samples, -gain_db))  # back to the content's loudness
         done = time.perf_counter()
         seconds = {"analyse": analysed - started, "apply": done - analysed, "total": done - started}
         info.update(style_cached=cached, input_gain_db=gain_db, windows=len(bounds))
         return TransferResult(samples, self.model.sample_rate, seconds, info)
 
     # -- files of any length, in bounded memory ---------------------------------------------
-    def _file_level(self, reader: AudioFileReader) -> tuple[float, float]:
-        """A file's mean (DC offset) and the gain in dB that brings it to ``input_lufs``.
+    def _file_level(self, reader: AudioFileReader, name: str, role: str) -> tuple[float, float, bool]:
+        """A file's mean (DC offset), the gain in dB that brings it to ``input_lufs``, and whether it is silent
+        (below the meter's gate, with a warning, as in memory).
 
         Two passes over the file, as the in-memory path does: the loudness is that of the audio
         without its DC offset, which is known only after the first. Only sums are kept."""
@@ -180,9 +211,12 @@ class StyleTransfer:
         for block in reader.blocks():
             meter.update(block - mean)
         measured = meter.integrated()
-        if self.input_lufs is None or not np.isfinite(measured):
-            return mean, 0.0
-        return mean, self.input_lufs - measured
+        if not np.isfinite(measured):
+            _warn_silent(name, role)
+            return mean, 0.0, True
+        if self.input_lufs is None:
+            return mean, 0.0, False
+        return mean, self.input_lufs - measured, False
 
     def _reader(self, path, role: str) -> AudioFileReader:
         reader = AudioFileReader(path, self.model.sample_rate)
@@ -201,7 +235,7 @@ class StyleTransfer:
         content_reader, style_reader = self._reader(content, "content"), self._reader(style, "style")
 
         def style_windows():
-            mean, gain_db = self._file_level(style_reader)
+            mean, gain_db, _ = self._file_level(style_reader, str(style), "style")
             bounds = self._bounds(style_reader.frames, overlap=False)
             for window in style_reader.windows(bounds):
                 yield self._tensor(audio_io.apply_gain(window - mean, gain_db))
@@ -209,12 +243,21 @@ class StyleTransfer:
         key = f"file:{sha256_file(style)}:{self.input_lufs}"
         analysis, cached = self._cached(key, lambda: self.method.analyse_windows(self.model, style_windows()))
         analysed = time.perf_counter()
-        mean, gain_db = self._file_level(content_reader)
-        bounds, info = self._bounds(content_reader.frames), {}
+        mean, gain_db, silent = self._file_level(content_reader, str(content), "content")
+        bounds, info, limited = self._bounds(content_reader.frames), {}, 0
         windows = (audio_io.apply_gain(window - mean, gain_db) for window in content_reader.windows(bounds))
         with AudioFileWriter(output, self.model.sample_rate, comment) as writer:
-            for samples in self._transfer_windows(windows, bounds, analysis, info):
-                writer.write(audio_io.apply_gain(samples, -gain_db))
+            if silent:
+                for start, stop in self._bounds(content_reader.frames, overlap=False):
+                    writer.write(np.zeros(stop - start, np.float32))
+            else:
+                for samples in self._transfer_windows(windows, bounds, analysis, info):
+                    # written block by block: samples beyond full scale are limited here, not scaled afterwards
+                    samples = audio_io.apply_gain(samples, -gain_db)
+                    limited += int(np.count_nonzero(np.abs(samples) > 1.0))
+                    writer.write(np.clip(samples, -1.0, 1.0))
+        if limited:
+            audio_io.warn(f"{output}: {limited} samples beyond full scale were limited to +-1")
         done = time.perf_counter()
         seconds = {"analyse": analysed - started, "apply": done - analysed, "total": done - started}
         info.update(style_cached=cached, input_gain_db=gain_db, windows=len(bounds))

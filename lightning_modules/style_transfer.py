@@ -21,6 +21,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 
+from jukestyle.audio.io import collected_warnings
 from jukestyle.errors import JukestyleError
 from jukestyle.evaluation.metrics import ReferenceCache, evaluate
 from jukestyle.evaluation.records import FinishedRecords
@@ -140,8 +141,11 @@ class StyleTransferModule(pl.LightningModule):
         finished = self.finished.get(record) if self.finished is not None else None
         if finished is not None:  # resuming: this pair was done by an earlier, interrupted run
             return {**finished, "resumed": True}
+        record["warnings"] = list(item.get("warnings", []))
         try:
-            result = engine(item["content_audio"], item["style_audio"])
+            with collected_warnings() as warnings:
+                result = engine(item["content_audio"], item["style_audio"], item["content"], item["style"])
+            record["warnings"] += warnings
             scores = evaluate(result.audio, *self._references(item), result.sample_rate)
         except Exception as error:  # one pair's failure is reported in results.csv; the run goes on
             record["error"] = f"{type(error).__name__}: {error}".splitlines()[0]

@@ -8,13 +8,19 @@
 - ``LoudnessMeter``: the same EBU R128 measurement fed block by block, for audio
   too long to hold in memory (``jukestyle.streaming``).
 
-Every problem is an ``AudioError`` whose one-line message names the file.
+Every problem is an ``AudioError`` whose one-line message names the file. Input that can be used but
+is probably not what was meant (a stereo downmix that cancels, samples beyond full scale, silence) gives
+an ``AudioWarning`` naming the file: a Python warning for the API, a line in the run's record for the CLI.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import math
 import os
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +33,40 @@ from jukestyle.errors import AudioError
 from jukestyle.fileio import atomic_path
 
 EBU_R128_TARGET_LUFS = -23.0
+# A downmix that keeps less than this share of the channels' mean energy cancelled itself (opposite phases).
+_DOWNMIX_KEPT_MIN = 0.1
+
+
+class AudioWarning(UserWarning):
+    """Audio that can be processed but is probably not what was meant; the message names the file."""
+
+
+def warn(message: str) -> None:
+    warnings.warn(AudioWarning(message), stacklevel=3)
+
+
+@contextlib.contextmanager
+def collected_warnings() -> Iterator[list[str]]:
+    """The messages of the ``AudioWarning``s raised within, every time (for a run's records); other
+    warnings are shown as usual."""
+    messages: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", AudioWarning)
+        try:
+            yield messages
+        finally:
+            for warning in caught:
+                if issubclass(warning.category, AudioWarning):
+                    messages.append(str(warning.message))
+                else:
+                    warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
+
+
+def peak_dbfs(audio: np.ndarray) -> float:
+    peak = float(np.max(np.abs(audio))) if np.size(audio) else 0.0
+    return 20 * math.log10(peak) if peak > 0 else float("-inf")
+
+
 # pyloudnorm measures over 400 ms gating blocks; shorter signals are measured on a looped copy.
 _GATING_BLOCK_SECONDS = 0.4
 
@@ -50,8 +90,17 @@ def prepare_audio(audio: np.ndarray, sample_rate: int, target_rate: int, name: s
     audio = audio.astype(np.float32, copy=False)
     if not np.isfinite(audio).all():
         raise AudioError(f"{name}: contains NaN or infinite samples")
-    if audio.ndim == 2:
+    if peak_dbfs(audio) > 0.0:
+        warn(f"{name}: peak {np.max(np.abs(audio)):.3g} ({peak_dbfs(audio):+.1f} dBFS) is above full scale")
+    if audio.ndim == 2 and audio.shape[1] > 1:
+        channels = float(np.mean(np.square(audio, dtype=np.float64)))
         audio = audio.mean(axis=1)  # downmix to mono
+        kept = float(np.mean(np.square(audio, dtype=np.float64))) / channels if channels > 0 else 1.0
+        if kept < _DOWNMIX_KEPT_MIN:
+            lost = -10 * math.log10(max(kept, 1e-12))
+            warn(f"{name}: the mono downmix lost {lost:.0f} dB of the channels' energy (opposite phases?)")
+    elif audio.ndim == 2:
+        audio = audio[:, 0]
     return np.ascontiguousarray(resample(audio, sample_rate, target_rate), dtype=np.float32)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from pathlib import Path
 
 from jukestyle.audio.io import save_audio
@@ -32,6 +33,7 @@ RESULT_COLUMNS = [
     "seconds",
     "output",
     "error",
+    "warnings",  # what the input or output had that was probably not meant (silence, clipping, ...), "; "-joined
 ]
 
 
@@ -44,9 +46,14 @@ def _checksum(path: str) -> str | None:
         return None
 
 
+def _no_nan(value: object) -> object:
+    """NaN (a metric that does not apply) as null: JSON has no NaN."""
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
 def write_record(transfers: Path, record: dict, run_config: str | None = None) -> dict:
     """Write a record's audio (if any), then its JSON metadata; returns the metadata."""
-    metadata = {key: value for key, value in record.items() if key != "audio"}
+    metadata = {key: _no_nan(value) for key, value in record.items() if key != "audio"}
     metadata["checksums"] = {"content": _checksum(record["content"]), "style": _checksum(record["style"])}
     if run_config:
         metadata["run_config"] = run_config
@@ -110,12 +117,14 @@ def read_records(transfers: Path) -> list[dict]:
 
 
 def _cell(value: object) -> str:
-    if value is None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):  # NaN: the metric does not apply
         return ""
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, float):
         return f"{value:.6g}"
+    if isinstance(value, list):
+        return "; ".join(map(str, value))
     return str(value)
 
 
