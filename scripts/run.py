@@ -276,8 +276,9 @@ def _command_line(argv: list[str]) -> list[str]:
         args.append(arg)
     multirun = "-m" in argv or "--multirun" in argv
     folder_key = "hydra.sweep.dir=" if multirun else "hydra.run.dir="
+    log_dirs = [arg.removeprefix("paths.log_dir=") for arg in argv if arg.startswith("paths.log_dir=")]
     folders = [arg.removeprefix(folder_key) for arg in argv if arg.startswith(folder_key)]
-    folder = folders[-1] if folders else str(REPO / "outputs")
+    folder = folders[-1] if folders else (log_dirs[-1] if log_dirs else str(REPO / "outputs"))
     if not writable_folder(folder):
         _fail(f"{folder}: the run folder cannot be written (set hydra.run.dir=<a folder you can write>)")
     return args + extra
