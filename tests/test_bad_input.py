@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import pickle
 import warnings
 from pathlib import Path
 
@@ -83,6 +84,7 @@ def test_bad_pairs_each_end_as_a_row_with_its_error_or_warning(inputs, tmp_path)
     assert rows["short"]["error"].startswith(f"AudioError: {inputs['short']}: 50 samples is shorter than one latent")
     status = json.loads((run / "run.json").read_text())
     assert status["status"] == "completed" and status["transfers"] == {"succeeded": 7, "failed": 1}
+    assert not list(run.rglob("*.part*")), "no temporary file stays"
 
 
 @pytest.mark.slow
@@ -134,6 +136,18 @@ def test_a_checkpoint_path_is_accepted_as_model(inputs, tiny_model, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     record = json.loads(next((run / "transfers").glob("*.json")).read_text())
     assert record["model"] == str(checkpoint)
+
+
+@pytest.mark.slow
+def test_a_plain_pickle_given_as_model_is_named_in_one_line(inputs, tmp_path):
+    notes = tmp_path / "notes.pth.tar"
+    notes.write_bytes(pickle.dumps({"notes": [1, 2, 3]}, protocol=4))
+    pair = ["data=pair", f"data.content={inputs['content']}", f"data.style={inputs['style']}"]
+    result = run_cli(
+        "experiment=adain_latent", f"model={notes}", *pair, f"hydra.run.dir={tmp_path / 'run'}", home=tmp_path
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"error: {notes}: not a torch checkpoint (a pickle that torch.load cannot read safely)" in result.stderr
 
 
 # -- the API ----------------------------------------------------------------------------------------------
