@@ -4,7 +4,9 @@ Each method analyses a style once (``analyse``) and applies the analysis to any
 number of contents (``apply``). Both take and return audio tensors (B, 1, T) at
 the model's rate; ``apply`` returns the audio with information for the run's
 metadata (e.g. the Gram loss curve). The constructor defaults are the project's
-best settings for each method; ``configs/method/*.yaml`` hold the same values.
+best settings for each method; ``configs/method/*.yaml`` hold the same values (a null
+takes the default here; tests/methods/test_methods.py checks that they agree). Settings
+are checked where they enter (``in_range``), before any audio is processed.
 """
 
 from __future__ import annotations
