@@ -48,9 +48,7 @@ def prepare_output(path: str | os.PathLike) -> Path:
     target = Path(path)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".probe", dir=target.parent)
-        os.close(fd)
-        os.unlink(probe)
+        _create_and_remove_a_file(target.parent)
     except OSError as error:
         raise JukestyleError(f"{target}: cannot write here ({error.strerror or type(error).__name__})") from None
     for stale in target.parent.glob(f".{glob.escape(target.stem)}.*.part{glob.escape(target.suffix)}"):
@@ -64,12 +62,18 @@ def writable_folder(folder: str | os.PathLike) -> bool:
     while not place.exists() and place != place.parent:
         place = place.parent
     try:
-        fd, probe = tempfile.mkstemp(suffix=".probe", dir=place)
+        _create_and_remove_a_file(place)
     except OSError:
         return False
+    return True
+
+
+def _create_and_remove_a_file(folder: Path) -> None:
+    """The one sure test that ``folder`` can be written: permission bits say nothing for root or read-only
+    mounts. Raises OSError if it cannot."""
+    fd, probe = tempfile.mkstemp(prefix=".jukestyle.", suffix=".probe", dir=folder)
     os.close(fd)
     os.unlink(probe)
-    return True
 
 
 def _file_mode() -> int:

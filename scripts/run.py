@@ -180,7 +180,6 @@ def _run(cfg: DictConfig, output_dir: Path) -> None:
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     elif cfg.task.mode == "predict":
         trainer.predict(module, datamodule=datamodule, return_predictions=False)
-        _check_transfers(output_dir)
     else:
         raise JukestyleError(f"task.mode must be 'fit' or 'predict', got {cfg.task.mode!r}")
 
@@ -197,16 +196,15 @@ def _transfer_counts(output_dir: Path) -> dict[str, int] | None:
     return {"succeeded": len(records) - failed, "failed": failed}
 
 
-def _check_transfers(output_dir: Path) -> None:
+def _require_a_transfer(counts: dict[str, int] | None, output_dir: Path) -> None:
     """A run in which no transfer succeeded fails (exit code 1), so that a script can tell."""
-    counts = _transfer_counts(output_dir)
     if counts is not None and counts["succeeded"] == 0:
         raise JukestyleError(
             f"no transfer succeeded: all {counts['failed']} failed (their errors: {output_dir / 'results.csv'})"
         )
 
 
-def _write_run_status(output_dir: Path, started: float, error: str | None) -> None:
+def _write_run_status(output_dir: Path, started: float, error: str | None, transfers: dict[str, int] | None) -> None:
     """run.json: how the run ended; a sweep's summary reads it from every job."""
     job = _hydra_job()
     write_json(
@@ -214,7 +212,7 @@ def _write_run_status(output_dir: Path, started: float, error: str | None) -> No
         {
             "status": "failed" if error else "completed",
             "error": error,
-            "transfers": _transfer_counts(output_dir),
+            "transfers": transfers,
             "overrides": _overrides(),
             "job": job.job.num if job is not None and _is_multirun() else None,
             "seconds": round(time.time() - started, 3),
@@ -226,12 +224,15 @@ def _write_run_status(output_dir: Path, started: float, error: str | None) -> No
 def main(cfg: DictConfig) -> None:
     started = time.time()
     output_dir = Path(cfg.paths.output_dir)
+    counts = None
     try:
         run(cfg)
+        counts = _transfer_counts(output_dir)  # the records are read once, for the check and for run.json
+        _require_a_transfer(counts, output_dir)
     except Exception as error:
         user_error = _user_error(error)
         message = str(user_error) if user_error is not None else f"{type(error).__name__}: {error}".splitlines()[0]
-        _write_run_status(output_dir, started, message)
+        _write_run_status(output_dir, started, message, counts or _transfer_counts(output_dir))
         if user_error is None:
             if not _is_multirun():
                 raise
@@ -241,7 +242,7 @@ def main(cfg: DictConfig) -> None:
             sys.exit(1)
         # In a sweep the job ends here and the next one runs; the sweep summary reports the failure.
         return
-    _write_run_status(output_dir, started, None)
+    _write_run_status(output_dir, started, None, counts)
 
 
 def _user_error(error: BaseException) -> JukestyleError | None:

@@ -90,8 +90,9 @@ def prepare_audio(audio: np.ndarray, sample_rate: int, target_rate: int, name: s
     audio = audio.astype(np.float32, copy=False)
     if not np.isfinite(audio).all():
         raise AudioError(f"{name}: contains NaN or infinite samples")
-    if peak_dbfs(audio) > 0.0:
-        warn(f"{name}: peak {np.max(np.abs(audio)):.3g} ({peak_dbfs(audio):+.1f} dBFS) is above full scale")
+    peak_db = peak_dbfs(audio)
+    if peak_db > 0.0:
+        warn(f"{name}: peak {10 ** (peak_db / 20):.3g} ({peak_db:+.1f} dBFS) is above full scale")
     if audio.ndim == 2 and audio.shape[1] > 1:
         channels = float(np.mean(np.square(audio, dtype=np.float64)))
         audio = audio.mean(axis=1)  # downmix to mono

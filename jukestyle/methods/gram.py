@@ -86,11 +86,11 @@ class LBFGS:
             settings = cls(**{key: value for key, value in (options or {}).items() if value is not None})
         except TypeError as error:
             raise ConfigError(f"gram: bad L-BFGS setting: {error}") from None
-        for name in ("max_iter", "history_size"):
-            if in_range("gram", f"lbfgs.{name}", getattr(settings, name), 1) != int(getattr(settings, name)):
-                raise ConfigError(f"gram: lbfgs.{name} must be a whole number, got {getattr(settings, name)!r}")
-        for name in ("tolerance_grad", "tolerance_change"):
-            in_range("gram", f"lbfgs.{name}", getattr(settings, name), 0.0)
+        for name, low, whole in (("max_iter", 1, True), ("history_size", 1, True), ("tolerance_grad", 0, False),
+                                 ("tolerance_change", 0, False)):  # fmt: skip
+            value = getattr(settings, name)
+            if in_range("gram", f"lbfgs.{name}", value, low) != int(value) and whole:
+                raise ConfigError(f"gram: lbfgs.{name} must be a whole number, got {value!r}")
         return settings
 
 
