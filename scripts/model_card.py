@@ -12,6 +12,11 @@ codes know of the instrument (``jukestyle.inspect.instrument_probe``), the paper
 check per level (do reconstructions of the six C4 recordings keep their instrument and
 pitch?), and an A/B table of other checkpoints (e.g. two losses at equal steps from the
 same start) evaluated the same way at level 2.
+
+``model_card.json`` keeps every evaluation with the digest of the weights it measured. A new
+card reuses the previous card's evaluation of each level whose weights did not change (a
+level trained later is the only one evaluated again), and keeps its A/B rows (an ``--ab``
+with the same label replaces one): the checkpoints behind them need not exist any more.
 """
 
 from __future__ import annotations
@@ -100,17 +105,23 @@ def level_digest(model, level: int) -> str:
 class Evaluations:
     """A level's validation metrics, Experiment 1 and probe, computed once per level's weights: kept in ``cache``
     (a folder, or None) under the weights' digest, so that re-running the card, or evaluating candidates while
-    training runs (``--evaluate-only``), never repeats an evaluation."""
+    training runs (``--evaluate-only``), never repeats an evaluation. ``known`` holds evaluations under the same
+    keys from elsewhere (the previous card)."""
 
-    def __init__(self, corpus: Path, cache: Path | None) -> None:
-        self.corpus, self.cache = corpus, cache
+    def __init__(self, corpus: Path, cache: Path | None, known: dict[str, dict] | None = None) -> None:
+        self.corpus, self.cache, self.known = corpus, cache, dict(known or {})
         self.val_clips = [load_audio(p, SR)[: int(VAL_SECONDS * SR)] for p in corpus_files(corpus, "val")]
         self.recordings = {name: load_audio(REPO / "data" / "exp1" / f"{name}-C4.flac", SR) for name in C4_FILES}
 
-    def _cached(self, key: str, compute) -> dict:
+    def _cached(self, key: str, compute) -> dict | None:
+        """The evaluation under ``key``: known, cached, or computed now (unless ``compute`` is None)."""
+        if key in self.known:
+            return self.known[key]
         path = self.cache / f"{key}.json" if self.cache is not None else None
         if path is not None and path.is_file():
             return json.loads(path.read_text())
+        if compute is None:
+            return None
         result = compute()
         if path is not None:
             write_json(path, result)
@@ -130,10 +141,31 @@ class Evaluations:
 
         return self._cached(f"level{level}-{level_digest(model, level)}", compute)
 
-    def probe(self, model, level: int) -> dict:
+    def probe(self, model, level: int, compute: bool = True) -> dict | None:
+        """The probe's accuracies; with ``compute`` False, only one already known or cached (else None)."""
         return self._cached(
-            f"probe{level}-{level_digest(model, level)}", lambda: instrument_probe(model, self.corpus, level)
+            f"probe{level}-{level_digest(model, level)}",
+            (lambda: instrument_probe(model, self.corpus, level)) if compute else None,
         )
+
+
+def previous_card(path: Path) -> tuple[dict[str, dict], dict[str, dict]]:
+    """The evaluations (under ``Evaluations``' keys) and A/B rows of the card at ``path``, if there is one."""
+    if not path.is_file():
+        return {}, {}
+    card = json.loads(path.read_text())
+    known = {}
+    for level, entry in card.get("levels", {}).items():
+        if "digest" not in entry:  # a card from before the digests: nothing to tell which weights it measured
+            continue
+        known[f"level{level}-{entry['digest']}"] = {"metrics": entry["metrics"], "identity": entry["identity"]}
+        if "probe" in entry:
+            known[f"probe{level}-{entry['digest']}"] = entry["probe"]
+    return known, {row["label"]: row for row in card.get("ab", [])}  # a list: the rows keep their order
+
+
+def experiment1_counts(identity: IdentityResult) -> dict[str, int]:
+    return {"kept": int(sum(identity.kept)), "pitch": pitch_count(identity)}
 
 
 def identity_of(evaluation: dict) -> IdentityResult:
@@ -206,7 +238,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: one per core)")
     parser.add_argument("--cache", type=Path, default=None, help="folder that keeps evaluations between runs")
     parser.add_argument("--evaluate-only", action="store_true", help="fill --cache without writing the card")
-    parser.add_argument("--no-probe", dest="probe", action="store_false", help="skip the instrument probe")
+    parser.add_argument(
+        "--no-probe", dest="probe", action="store_false", help="run no new instrument probe (known ones are shown)"
+    )
     parser.add_argument("--ab", type=named_path, action="append", default=[], help="LABEL=PATH: compare at level 2")
     parser.add_argument("--ab-start", type=named_path, default=None, help="LABEL=PATH: the A/B's common start")
     args = parser.parse_args(argv)
@@ -219,42 +253,39 @@ def main(argv: list[str] | None = None) -> int:
     info = checkpoint.get("training", {})
     out = args.checkpoint.parent
 
-    figure = loss_figure(read_metrics(args.run, int(checkpoint.get("step", 0))), out / "loss_curves.png")
+    logged = read_metrics(args.run, int(checkpoint.get("step", 0)))
+    figure = loss_figure(logged, out / "loss_curves.png")
 
-    evaluations = Evaluations(args.corpus, args.cache)
-    compared = {}
+    known, compared = previous_card(out / "model_card.json")
+    evaluations = Evaluations(args.corpus, args.cache, known)
     for label, path in ([args.ab_start] if args.ab_start else []) + args.ab:
         evaluation = evaluations.level(load_vqvae(path), 2)
         compared[label] = {
+            "label": label,
             "step": int(read_checkpoint(path).get("step", 0)),
             "metrics": evaluation["metrics"],
-            "identity": identity_of(evaluation),
+            "experiment1": experiment1_counts(identity_of(evaluation)),
         }
     if args.evaluate_only:  # fill the cache for a later card
         for level in levels:
             evaluations.level(model, level)
             if args.probe:
                 evaluations.probe(model, level)
-        print(f"evaluated {args.checkpoint} at levels {levels} and {len(compared)} A/B checkpoints")
+        compared_now = len(args.ab) + bool(args.ab_start)
+        print(f"evaluated {args.checkpoint} at levels {levels} and {compared_now} A/B checkpoints")
         return 0
     val_clips = evaluations.val_clips
-    per_level, identities = {}, {}
+    per_level, identities, card = {}, {}, {}
     for level in levels:
         evaluation = evaluations.level(model, level)
         per_level[level], identities[level] = evaluation["metrics"], identity_of(evaluation)
-    probes = {level: evaluations.probe(model, level) for level in levels} if args.probe else {}
-    write_json(
-        out / "model_card.json",
-        {
-            "levels": {str(level): values for level, values in per_level.items()},
-            "probe": {str(level): values for level, values in probes.items()},
-            "experiment1": {
-                str(level): {"kept": int(sum(identity.kept)), "pitch": pitch_count(identity)}
-                for level, identity in identities.items()
-            },
-            "ab": {label: {"step": item["step"], **item["metrics"]} for label, item in compared.items()},
-        },
-    )
+        card[str(level)] = {"digest": level_digest(model, level), **evaluation}
+    probes = {}
+    for level in levels:
+        accuracy = evaluations.probe(model, level, compute=args.probe)
+        if accuracy is not None:
+            probes[level] = card[str(level)]["probe"] = accuracy
+    write_json(out / "model_card.json", {"levels": card, "ab": list(compared.values())})
 
     stages = training_stages(checkpoint) or [
         {"step": int(checkpoint.get("step", 0)), "train_seconds": 0.0, "training": {}}
@@ -293,7 +324,8 @@ def main(argv: list[str] | None = None) -> int:
     lines.append("")
     if figure:
         lines += [
-            f"Loss curves of stage {len(stages)} (the run given by `--run`):",
+            f"Loss curves of stage {len(stages)} (the run given by `--run`), steps {logged[0]['step']}-"
+            f"{logged[-1]['step']} as its CSV log holds them:",
             "",
             "![loss curves](loss_curves.png)",
             "",
@@ -338,23 +370,33 @@ def main(argv: list[str] | None = None) -> int:
             "|---|" + "---|" * (7 + len(BANDS_HZ)),
         ]
         for label, item in compared.items():
-            values, identity = item["metrics"], item["identity"]
+            values, counts = item["metrics"], item["experiment1"]
             lines.append(
                 f"| {label} | {item['step']} | {values['snr_db']:.1f} | {values['log_mel']:.2f} | "
                 f"{values['l2mfcc_to_source']:.1f} | "
                 + " | ".join(f"{v:+.1f}" for v in values["band_db"])
-                + f" | {values['pitch_kept']:.0%} | {sum(identity.kept)}/6 | {pitch_count(identity)}/6 |"
+                + f" | {values['pitch_kept']:.0%} | {counts['kept']}/6 | {counts['pitch']}/6 |"
             )
         lines.append("")
     level2 = per_level.get(2, {})
-    identity2 = identities.get(2)
     usage = level2.get("codes_used_share", 0.0)
     checks = []
     for level, values in per_level.items():
         worst = max(abs(v) for v in values["band_db"])
+        kept = identities[level].kept
         checks += [
             (
-                f"level {level}: pitch kept on >= {PITCH_TARGET:.0%} of voiced frames: {values['pitch_kept']:.0%}",
+                f"level {level}: reconstructions keep the instrument of all six C4 recordings: {sum(kept)}/6",
+                all(kept),
+            ),
+            (
+                f"level {level}: ... and their pitch (>= {PITCH_TARGET:.0%} of voiced frames within 50 cents): "
+                f"{pitch_count(identities[level])}/6",
+                pitch_count(identities[level]) == 6,
+            ),
+            (
+                f"level {level}: pitch kept on >= {PITCH_TARGET:.0%} of the validation split's voiced frames: "
+                f"{values['pitch_kept']:.0%}",
                 values["pitch_kept"] >= PITCH_TARGET,
             ),
             (
@@ -362,17 +404,8 @@ def main(argv: list[str] | None = None) -> int:
                 worst <= BAND_TARGET_DB,
             ),
         ]
-    if identity2 is not None:
+    if 2 in per_level:
         checks += [
-            (
-                f"level-2 reconstructions keep the instrument of all six C4 recordings: {sum(identity2.kept)}/6",
-                all(identity2.kept),
-            ),
-            (
-                f"... and their pitch (>= {PITCH_TARGET:.0%} of voiced frames within 50 cents): "
-                f"{pitch_count(identity2)}/6",
-                pitch_count(identity2) == 6,
-            ),
             (
                 f"level-2 l2-mfcc to source at most half of {L2MFCC_BEFORE} (before the loss change): "
                 f"{level2['l2mfcc_to_source']:.1f}",

@@ -13,6 +13,7 @@ from hydra_runs import run_config
 from project import TINY_MODEL
 
 from jukestyle.errors import ConfigError
+from jukestyle.fileio import write_json
 from jukestyle.jukebox import load_vqvae, read_checkpoint
 from jukestyle.jukebox.checkpoint import training_stages
 from lightning_modules.vqvae_pretrain import VQVAEPretrainModule
@@ -181,5 +182,41 @@ def test_model_card_of_a_trained_export(tiny_corpus, tmp_path):
         assert heading in card
     assert "| a=b | 2 |" in card  # the label may hold '='
     numbers = json.loads((tmp_path / "model_card.json").read_text())
-    assert len(numbers["levels"]["2"]["band_db"]) == 4 and numbers["experiment1"]["2"]["kept"] <= 6
-    assert 0 <= numbers["probe"]["2"]["codes"]["family"] <= 1
+    level2 = numbers["levels"]["2"]
+    assert len(level2["metrics"]["band_db"]) == 4 and len(level2["identity"]["distances"]) == 6
+    assert 0 <= level2["probe"]["codes"]["family"] <= 1
+    assert [row["label"] for row in numbers["ab"]] == ["a=b"]
+
+
+@pytest.mark.slow
+def test_a_new_card_reuses_the_evaluations_of_unchanged_levels_and_keeps_the_ab_rows(tiny_corpus, tmp_path):
+    """The previous card's evaluation stands for the same weights; changed weights are evaluated again."""
+    import model_card
+
+    run = tmp_path / "run"
+    run_config(overrides(tiny_corpus, 2), run)
+    checkpoint = tmp_path / "model.pth.tar"
+    shutil.copy(run / "vqvae.pth.tar", checkpoint)
+    argv = ["--checkpoint", str(checkpoint), "--run", str(run), "--corpus", str(tiny_corpus), "--no-probe"]
+    assert model_card.main([*argv, "--ab", f"start={checkpoint}", "--ab", f"other={checkpoint}"]) == 0
+    card_json = tmp_path / "model_card.json"
+    numbers = json.loads(card_json.read_text())
+    numbers["levels"]["2"]["metrics"]["snr_db"] = 123.4  # a value no evaluation gives: shows where the row came from
+    numbers["levels"]["2"]["probe"] = {view: {"program": 0.5, "family": 0.75} for view in model_card.VIEWS}
+    write_json(card_json, numbers)
+
+    assert model_card.main([*argv, "--ab", f"other={checkpoint}"]) == 0  # same weights, one A/B row measured again
+    card = (tmp_path / "MODEL_CARD.md").read_text()
+    level_row = next(line for line in card.splitlines() if line.startswith("| 2 |"))
+    assert "| 123.4 |" in level_row and "| 50% | 75% |" in card  # the level and its probe were carried
+    assert card.index("| start |") < card.index("| other |")  # the earlier rows kept, in their order
+
+    saved = torch.load(checkpoint, weights_only=True)
+    weight = next(key for key in saved["model"] if key.startswith("decoders.2."))
+    saved["model"][weight] = saved["model"][weight] + 0.01
+    torch.save(saved, checkpoint)
+    assert model_card.main(argv) == 0
+    card = (tmp_path / "MODEL_CARD.md").read_text()
+    level_row = next(line for line in card.splitlines() if line.startswith("| 2 |"))
+    assert "| 123.4 |" not in level_row and "## What the codes know" not in card  # new weights: evaluated, no probe
+    assert "| start |" in card and "| other | 2 | 123.4 |" in card  # A/B rows stay what they measured
