@@ -1,4 +1,4 @@
-"""Checkpoints that survive interruption, and export of trained VQ-VAEs in the official format."""
+"""Checkpoints that survive interruption, and export of trained VQ-VAEs (official format) and trained decoders."""
 
 from __future__ import annotations
 
@@ -42,12 +42,22 @@ class ExportVQVAE(pl.Callback):
     def __init__(self, path: str) -> None:
         self.path = Path(path)
 
+    def _write(self, module: pl.LightningModule) -> None:
+        module.export(self.path)
+
     def _export(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         if trainer.is_global_zero and not trainer.sanity_checking:
-            module.export(self.path)
+            self._write(module)
 
     def on_validation_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         self._export(trainer, module)
 
     def on_train_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         self._export(trainer, module)
+
+
+class ExportDecoder(ExportVQVAE):
+    """After every validation (and at the end), write the decoder being trained alone: its weights only."""
+
+    def _write(self, module: pl.LightningModule) -> None:
+        module.export_decoder(self.path)

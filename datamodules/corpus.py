@@ -3,7 +3,10 @@
 The corpus is a folder with a ``manifest.csv`` (columns ``file`` and ``split``,
 as written by ``scripts/render_data.py corpus``) or, for a corpus of one's own,
 ``train/`` and ``val/`` sub-folders of audio files in any format libsndfile
-reads. Everything is decoded once into memory at the model's sample rate.
+reads, or just audio files (e.g. an instrument's recordings, to train a decoder
+on): then the last ``val_share`` of every file is the validation split, so that
+even a single recording is validated on music it was not trained on.
+Everything is decoded once into memory at the model's sample rate.
 
 Training crops are a pure function of (seed, epoch, index): different every
 epoch, different on every DDP rank (each rank sees other indices), and the same
@@ -30,6 +33,16 @@ from jukestyle.errors import JukestyleError
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3"}
 
 
+def audio_files(folder: Path) -> list[Path]:
+    """The audio files under ``folder`` (recursively), sorted."""
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES) if folder.is_dir() else []
+
+
+def has_splits(root: Path) -> bool:
+    """Whether ``root`` names its splits (``manifest.csv``, or ``train/`` and ``val/`` folders)."""
+    return (root / "manifest.csv").is_file() or (root / "train").is_dir()
+
+
 def corpus_files(root: Path, split: str) -> list[Path]:
     """Audio files of one split: from ``manifest.csv`` if present, else from the ``<split>/`` folder."""
     manifest = root / "manifest.csv"
@@ -37,11 +50,24 @@ def corpus_files(root: Path, split: str) -> list[Path]:
         with open(manifest, newline="") as handle:
             files = [root / row["file"] for row in csv.DictReader(handle) if row["split"] == split]
     else:
-        folder = root / split
-        files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES) if folder.is_dir() else []
+        files = audio_files(root / split)
     if not files:
         raise JukestyleError(f"{root}: no {split} audio (expected manifest.csv or a {split}/ folder of audio files)")
     return files
+
+
+def split_tails(clips: list[np.ndarray], share: float, minimum: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Training and validation clips: the last ``share`` of every clip (at least ``minimum`` samples, where the
+    clip is long enough to keep as much for training) is validation."""
+    train, val = [], []
+    for clip in clips:
+        cut = len(clip) - max(int(len(clip) * share), minimum)
+        if cut < minimum:  # too short to split: training only
+            train.append(clip)
+            continue
+        train.append(clip[:cut])
+        val.append(clip[cut:])
+    return train, val
 
 
 class RandomCrops(Dataset):
@@ -110,17 +136,24 @@ class TrainingCorpus:
 class CorpusDataModule(pl.LightningDataModule):
     def __init__(
         self,
-        root: str = "data/corpus",
+        root: str | None = "data/corpus",
         sample_rate: int = 44100,
         crop_seconds: float = 1.0,
         crop_multiple: int = 128,
         batch_size: int = 8,
         crops_per_epoch: int = 2000,
         val_crops_per_clip: int = 2,
+        val_share: float = 0.1,
         num_workers: int = 0,
         seed: int = 0,
     ) -> None:
+        """``val_share``: for a folder of audio files without splits, the share of each file kept for validation."""
         super().__init__()
+        if root is None:
+            raise JukestyleError("data.root is not set: give the folder of audio to train on (data.root=<folder>)")
+        if not 0 < val_share < 1:
+            raise JukestyleError(f"data.val_share must be between 0 and 1, got {val_share}")
+        self.val_share = val_share
         self.root = Path(root)
         self.sample_rate, self.batch_size, self.num_workers, self.seed = sample_rate, batch_size, num_workers, seed
         # Crops are a whole number of top-level latent frames, so every level sees whole frames.
@@ -132,12 +165,32 @@ class CorpusDataModule(pl.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         if not self.train_clips:
-            self.train_clips = [load_audio(path, self.sample_rate) for path in corpus_files(self.root, "train")]
-            self.val_clips = [load_audio(path, self.sample_rate) for path in corpus_files(self.root, "val")]
+            self.train_clips, self.val_clips = self._read()
         self.train_set = RandomCrops(
             self.train_clips, self.crop_length, self.crops_per_epoch, self.seed, align=self.crop_multiple
         )
         self.val_set = FixedCrops(self.val_clips, self.crop_length, self.val_crops_per_clip)
+
+    def _read(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        if has_splits(self.root):
+            return tuple(
+                [load_audio(path, self.sample_rate) for path in corpus_files(self.root, split)]
+                for split in ("train", "val")
+            )
+        files = audio_files(self.root)
+        if not files:
+            raise JukestyleError(
+                f"{self.root}: no audio (expected audio files, manifest.csv, or train/ and val/ folders of audio)"
+            )
+        train, val = split_tails(
+            [load_audio(path, self.sample_rate) for path in files], self.val_share, self.crop_length
+        )
+        if not val:
+            seconds = 2 * self.crop_length / self.sample_rate
+            raise JukestyleError(
+                f"{self.root}: no file is long enough to hold out validation audio (at least {seconds:.1f} s)"
+            )
+        return train, val
 
     def training_corpus(self) -> TrainingCorpus:
         """The training split as pre-training sees it (after ``setup``)."""

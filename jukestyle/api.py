@@ -30,6 +30,11 @@ def _engine(model: VQVAE, method_key: str, input_lufs: float | None) -> StyleTra
     return StyleTransfer(model, make_method(settings.pop("name"), **settings), input_lufs)
 
 
+def _with_level(options: dict, level: int | None) -> dict:
+    """The method's settings; ``level`` None leaves the method's own default (2; a trained decoder's level)."""
+    return options if level is None else {**options, "level": level}
+
+
 def _samples(source: AudioInput, sample_rate: int, role: str) -> np.ndarray:
     if isinstance(source, np.ndarray):
         return prepare_audio(source, sample_rate, sample_rate, name=role)
@@ -41,7 +46,7 @@ def transfer(
     style: AudioInput,
     method: str = "adain",
     model: str | VQVAE = "bundled",
-    level: int = 2,
+    level: int | None = None,
     input_lufs: float | None = -20.0,
     **options,
 ) -> np.ndarray:
@@ -50,11 +55,13 @@ def transfer(
     ``content``/``style``: file paths (any format, converted) or mono arrays at the model's rate
     (44.1 kHz). ``method``: identity, codebook, gram, adain or wct, with the project's best
     settings (for adain and wct: every decoder block and the latent, as in the *_multilayer
-    experiments), overridden by ``options`` (e.g. ``alpha=0.5``, ``points=["latent"]``).
+    experiments), overridden by ``options`` (e.g. ``alpha=0.5``, ``points=["latent"]``); or
+    decoder, with ``checkpoint=<a decoder trained by experiment=train_decoder>``. ``level``:
+    the VQ-VAE level (default 2; a trained decoder's own).
     ``model``: ``bundled``, ``jukebox_5b``, a checkpoint path or URL, or a loaded ``VQVAE``.
     """
     vqvae = model if isinstance(model, VQVAE) else _model(str(model))
-    settings = make_method(method, level=level, **options).settings()
+    settings = make_method(method, **_with_level(options, level)).settings()
     engine = _engine(vqvae, json.dumps(settings, sort_keys=True), input_lufs)
     rate = vqvae.sample_rate
     names = [
@@ -70,7 +77,7 @@ def transfer_file(
     output: str | os.PathLike,
     method: str = "adain",
     model: str | VQVAE = "bundled",
-    level: int = 2,
+    level: int | None = None,
     input_lufs: float | None = -20.0,
     **options,
 ) -> dict:
@@ -78,7 +85,7 @@ def transfer_file(
     a .wav that appears only when complete) block by block, so memory does not grow with duration.
     Returns the timings and details of the run."""
     vqvae = model if isinstance(model, VQVAE) else _model(str(model))
-    settings = make_method(method, level=level, **options).settings()
+    settings = make_method(method, **_with_level(options, level)).settings()
     engine = _engine(vqvae, json.dumps(settings, sort_keys=True), input_lufs)
     result = engine.transfer_file(content, style, output, comment=f"jukestyle {method}")
     return {"seconds": result.seconds, **result.info}

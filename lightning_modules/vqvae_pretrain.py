@@ -12,7 +12,8 @@ decoder learns to render stay the ones every transfer method works on.
 
 Checkpoints carry the EMA codebook state and the loss's own state (bandwidths,
 a discriminator and its optimiser), so a resumed
-run continues exactly; ``export`` writes the official checkpoint format.
+run continues exactly; ``export`` writes the official checkpoint format, and
+``export_decoder`` a decoder trained alone (its weights only, for ``method=decoder``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from datamodules.corpus import TrainingCorpus
 from jukestyle.errors import ConfigError
 from jukestyle.jukebox import VQVAE, save_checkpoint
 from jukestyle.jukebox.code_cache import CodeCache
+from jukestyle.jukebox.decoder_checkpoint import save_decoder
 from jukestyle.jukebox.losses import AdversarialLoss, JukeboxLoss, ReconstructionLoss
 from jukestyle.jukebox.vqvae import LevelOutput
 
@@ -245,4 +247,21 @@ class VQVAEPretrainModule(pl.LightningModule):
             train_seconds=self.train_seconds(),
             training=self.training_info(),
             history=self.history,
+        )
+
+    def export_decoder(self, path: str | Path) -> None:
+        """Write the decoder trained alone (``stage=decoder``, one level): its weights and what it was trained on."""
+        if self.stage != "decoder" or len(self.levels) != 1:
+            raise ConfigError(
+                "a decoder is exported from task.module.stage=decoder with one level, "
+                f"got stage {self.stage} and levels {self.levels}"
+            )
+        save_decoder(
+            path,
+            self.model,
+            self.levels[0],
+            step=self.global_step,
+            loss=type(self.loss).__name__,
+            train_seconds=self.train_seconds(),
+            training=self.training_info(),
         )

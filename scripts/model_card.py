@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import json
 import platform
 import sys
@@ -46,6 +45,7 @@ from jukestyle.fileio import atomic_path, write_json, write_text  # noqa: E402
 from jukestyle.inspect.instrument_probe import VIEWS, instrument_probe  # noqa: E402
 from jukestyle.jukebox import load_vqvae, read_checkpoint  # noqa: E402
 from jukestyle.jukebox.checkpoint import training_stages  # noqa: E402
+from jukestyle.jukebox.decoder_checkpoint import weights_digest  # noqa: E402
 
 SR = 44100
 C4_FILES = ["flute", "piano", "trumpet", "violin", "sine", "sawtooth"]
@@ -94,12 +94,7 @@ def pitch_count(identity) -> int:
 
 def level_digest(model, level: int) -> str:
     """sha256 of one level's weights and codebook: an evaluation depends on nothing else of the checkpoint."""
-    digest = hashlib.sha256()
-    for module in (model.encoders[level], model.decoders[level], model.bottleneck[level]):
-        for name, tensor in sorted(module.state_dict().items()):
-            digest.update(name.encode())
-            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
+    return weights_digest(model.encoders[level], model.decoders[level], model.bottleneck[level])
 
 
 class Evaluations:

@@ -2,6 +2,7 @@
 
     python scripts/render_data.py experiments [--out data] [--only piano-C4,sine-C4]
     python scripts/render_data.py corpus [--out data/corpus] [--seed 0] [--scale 1.0] [--programs violin,flute]
+    python scripts/render_data.py targets [--out data/targets] [--minutes 5] [--instruments flute,sine] [--seed 0]
 
 ``experiments`` renders the paper's three experiments to FLAC under ``data/exp1``,
 ``data/exp2`` and ``data/exp3`` with ``data/manifest.csv`` (id, experiment,
@@ -12,6 +13,12 @@ training audio at scale 1.0, plus a validation split of unseen (program,
 pitch) combinations) as FLAC files with a ``manifest.csv``. Files are written
 atomically and the manifest last, so an interrupted run leaves no partial
 file; re-running skips files that already match the manifest's checksum.
+
+``targets`` renders minutes of each of the paper's six instruments (flute, piano,
+trumpet, violin, sine, sawtooth; same synths as ``experiments``) to train decoders
+on (``experiment=train_decoder data.root=data/targets/<instrument>``): notes and
+phrases across each range, never the pitches of Experiment 1 nor the pieces of
+Experiments 2 and 3. Same manifest and skipping as ``corpus``.
 """
 
 from __future__ import annotations
@@ -30,9 +37,16 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from jukestyle.audio.corpus_plan import plan_corpus, program_list  # noqa: E402
+from jukestyle.audio.corpus_plan import TARGET_INSTRUMENTS, plan_corpus, plan_target, program_list  # noqa: E402
 from jukestyle.audio.io import save_audio  # noqa: E402
-from jukestyle.audio.pieces import moonlight_opening, oh_susanna, old_hundredth, sawtooth_tone, sine_tone  # noqa: E402
+from jukestyle.audio.pieces import (  # noqa: E402
+    moonlight_opening,
+    oh_susanna,
+    old_hundredth,
+    sawtooth_tone,
+    sine_tone,
+    synthesise,
+)
 from jukestyle.audio.render import DEFAULT_SOUNDFONT, GM_PROGRAMS, Note, Renderer, program_number  # noqa: E402
 from jukestyle.errors import JukestyleError  # noqa: E402
 from jukestyle.fileio import sha256_file, write_text  # noqa: E402
@@ -57,6 +71,15 @@ def _write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
     write_text(path, buffer.getvalue())
 
 
+def _up_to_date(path: Path, row: dict | None) -> bool:
+    """Whether ``path`` is the file its manifest ``row`` describes (a re-run skips it)."""
+    return row is not None and path.is_file() and sha256_file(path) == row["sha256"]
+
+
+def _peak_normalised(audio: np.ndarray) -> np.ndarray:
+    return (audio * (PEAK / max(float(np.abs(audio).max()), 1e-9))).astype(np.float32)
+
+
 def render_corpus(out: Path, seed: int, scale: float, programs: list[int] | None, soundfont: Path) -> list[dict]:
     renderer = Renderer(soundfont, SAMPLE_RATE)
     manifest_path = out / "manifest.csv"
@@ -67,11 +90,10 @@ def render_corpus(out: Path, seed: int, scale: float, programs: list[int] | None
         relative = f"{item.name}.flac"
         path = out / relative
         old = previous.get(relative)
-        if old and path.is_file() and sha256_file(path) == old["sha256"]:
+        if _up_to_date(path, old):
             rows.append(old)
             continue
-        audio = renderer.render(item.notes, item.program)
-        audio = (audio * (PEAK / max(float(np.abs(audio).max()), 1e-9))).astype(np.float32)
+        audio = _peak_normalised(renderer.render(item.notes, item.program))
         save_audio(path, audio, SAMPLE_RATE, comment=f"jukestyle corpus seed={seed} scale={scale}")
         rows.append(
             {
@@ -91,11 +113,44 @@ def render_corpus(out: Path, seed: int, scale: float, programs: list[int] | None
     return rows
 
 
+# -- targets: minutes of one instrument, for trained decoders -----------------------------------
+TARGET_COLUMNS = ["file", "instrument", "kind", "seconds", "sha256"]
+TONES = {"sine": sine_tone, "sawtooth": sawtooth_tone}
+
+
+def render_targets(out: Path, instruments: list[str], minutes: float, seed: int, soundfont: Path) -> list[dict]:
+    renderer = None  # FluidSynth only when an instrument needs it
+    manifest_path = out / "manifest.csv"
+    previous = _read_manifest(manifest_path)
+    kept = [row for row in previous.values() if row["instrument"] not in instruments]  # other instruments stay
+    rows = []
+    for instrument in instruments:
+        for name, notes in plan_target(instrument, minutes * 60, seed):
+            relative = f"{instrument}/{name}.flac"
+            path, old = out / relative, previous.get(relative)
+            if _up_to_date(path, old):
+                rows.append(old)
+                continue
+            if instrument in TONES:
+                audio = synthesise(notes, TONES[instrument], SAMPLE_RATE)
+            else:
+                renderer = renderer or Renderer(soundfont, SAMPLE_RATE)
+                audio = renderer.render(notes, program_number(TARGET_INSTRUMENTS[instrument]))
+            audio = _peak_normalised(audio)
+            save_audio(path, audio, SAMPLE_RATE, comment=f"jukestyle target {instrument} seed={seed}")
+            row = {"file": relative, "instrument": instrument, "kind": name.rsplit("-", 1)[1]}
+            rows.append({**row, "seconds": f"{len(audio) / SAMPLE_RATE:.3f}", "sha256": sha256_file(path)})
+        print(f"{instrument}: {sum(float(r['seconds']) for r in rows if r['instrument'] == instrument) / 60:.1f} min")
+    _write_csv(manifest_path, TARGET_COLUMNS, kept + rows)
+    return rows
+
+
 # -- the paper's experiments ------------------------------------------------------------------
 EXPERIMENT_COLUMNS = ["id", "experiment", "instrument", "piece", "file", "sha256"]
 PAIR_COLUMNS = ["pair_id", "experiment", "content", "style"]
 NOTES = {"C4": 60, "G4": 67}  # G4 versions are for the channel maps, not for pairs
-EXPERIMENT_1_PROGRAMS = {"flute": "flute", "piano": "acoustic_grand_piano", "trumpet": "trumpet", "violin": "violin"}
+# the GM programs of Experiment 1 (the sine and sawtooth are numpy tones); the targets use the same ones
+EXPERIMENT_1_PROGRAMS = {name: program for name, program in TARGET_INSTRUMENTS.items() if program is not None}
 NOTE_SECONDS = 2.6  # note-on time; with the trimmed release each file lasts about 3 s
 
 
@@ -147,8 +202,7 @@ def render_experiments(out: Path, only: set[str] | None, soundfont: Path) -> lis
     for item_id, experiment, instrument, piece, render in experiment_items(renderer):
         if only is not None and item_id not in only:
             continue
-        audio = render()
-        audio = (audio * (PEAK / max(float(np.abs(audio).max()), 1e-9))).astype(np.float32)
+        audio = _peak_normalised(render())
         relative = Path(f"exp{experiment}") / f"{item_id}.flac"
         save_audio(
             out / relative,
@@ -185,6 +239,11 @@ def main(argv: list[str] | None = None) -> int:
     corpus.add_argument("--seed", type=int, default=0)
     corpus.add_argument("--scale", type=float, default=1.0, help="1.0 gives about 86 minutes of training audio")
     corpus.add_argument("--programs", default=None, help="comma-separated GM program names or numbers (default: all)")
+    targets = commands.add_parser("targets", help="minutes of each of the six instruments, to train decoders on")
+    targets.add_argument("--out", type=Path, default=REPO / "data" / "targets")
+    targets.add_argument("--minutes", type=float, default=5.0, help="audio per instrument")
+    targets.add_argument("--instruments", default=",".join(TARGET_INSTRUMENTS), help="comma-separated")
+    targets.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     try:
         if args.command == "experiments":
@@ -196,6 +255,10 @@ def main(argv: list[str] | None = None) -> int:
             for split in ("train", "val"):
                 minutes = sum(float(row["seconds"]) for row in rows if row["split"] == split) / 60
                 print(f"{split}: {sum(row['split'] == split for row in rows)} files, {minutes:.1f} minutes")
+        if args.command == "targets":
+            instruments = args.instruments.split(",")
+            rows = render_targets(args.out, instruments, args.minutes, args.seed, args.soundfont)
+            print(f"rendered {len(rows)} files to {args.out}; train on one with data.root={args.out}/<instrument>")
     except (JukestyleError, ValueError) as error:
         print(f"render_data: {error}", file=sys.stderr)
         return 1

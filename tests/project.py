@@ -1,4 +1,5 @@
-"""What the tests share: the repository root, and the override that runs any config on the tiny random model."""
+"""What the tests share: the repository root, the override that runs any config on the tiny random model, and the
+settings that run each method quickly on it."""
 
 from __future__ import annotations
 
@@ -7,3 +8,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 # configs/model/tiny_random.yaml: Jukebox's architecture at a few thousand parameters, random weights, no files
 TINY_MODEL = "model=tiny_random"
+
+
+def method_options(name: str, level: int, decoders: dict[int, Path]) -> dict:
+    """The fewest settings under which each method runs quickly on the tiny model."""
+    if name == "gram":
+        return {"lbfgs": {"max_iter": 2}}
+    if name == "decoder":
+        return {"checkpoint": str(decoders[level])}
+    return {}

@@ -53,15 +53,16 @@ def transfer_overrides(pair_files) -> list[str]:
 
 def test_all_experiments_are_tested():
     expected = {"adain_latent", "adain_multilayer", "wct_latent", "wct_multilayer", "codebook", "gram_top_level",
-                "gram_all_levels", "paper_all", "pretrain_vqvae", "channel_maps"}  # fmt: skip
+                "gram_all_levels", "paper_all", "pretrain_vqvae", "channel_maps", "train_decoder"}  # fmt: skip
     assert expected <= set(EXPERIMENTS)
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_experiment_runs(experiment, pair_files, tiny_corpus, tmp_path):
     out = tmp_path / "run"
-    if experiment == "pretrain_vqvae":
-        overrides = [f"experiment={experiment}", TINY_MODEL, "logger=csv", f"data.root={tiny_corpus}"]
+    if experiment in ("pretrain_vqvae", "train_decoder"):  # train_decoder: a plain folder of one's recordings
+        root = tiny_corpus if experiment == "pretrain_vqvae" else pair_files[0].parent
+        overrides = [f"experiment={experiment}", TINY_MODEL, "logger=csv", f"data.root={root}"]
         overrides += ["data.batch_size=2", "data.crops_per_epoch=4", "data.crop_seconds=0.1", "trainer.max_steps=2"]
         overrides += [
             "trainer.val_check_interval=2",
@@ -69,7 +70,8 @@ def test_experiment_runs(experiment, pair_files, tiny_corpus, tmp_path):
             "trainer.enable_progress_bar=false",
         ]
         run_config(overrides, out)
-        assert (out / "checkpoints" / "last.ckpt").is_file() and (out / "vqvae.pth.tar").is_file()
+        export = "vqvae.pth.tar" if experiment == "pretrain_vqvae" else "decoder.pth.tar"
+        assert (out / "checkpoints" / "last.ckpt").is_file() and (out / export).is_file()
         return
     if experiment == "channel_maps":  # the paper's notes, encoder channels instead of transfers
         run_config([f"experiment={experiment}", TINY_MODEL, "logger=csv", "data.pieces=[C4]"], out)

@@ -186,3 +186,41 @@ def program_list(names: str | None) -> list[int] | None:
     if not names:
         return None
     return [int(name) if name.isdigit() else program_number(name) for name in names.split(",")]
+
+
+# -- targets: minutes of one instrument, to train a decoder on ---------------------------------
+TARGET_INSTRUMENTS = {  # the paper's six instruments: GM programs, or None for the numpy tones
+    "flute": "flute",
+    "piano": "acoustic_grand_piano",
+    "trumpet": "trumpet",
+    "violin": "violin",
+    "sine": None,
+    "sawtooth": None,
+}
+TONE_RANGE = (48, 84)  # C3-C6 for the synthetic tones
+TARGET_FILE_SECONDS = 30.0  # about this much audio per file
+
+
+def plan_target(instrument: str, seconds: float, seed: int = 0) -> list[tuple[str, list[Note]]]:
+    """(name, notes) of the files of ``seconds`` of ``instrument``: notes across its range and scale phrases
+    (chords too on the piano), never at the pitches of Experiment 1 (C4, G4), and none of Experiments 2-3's
+    pieces. The plan is a pure function of its arguments."""
+    if instrument not in TARGET_INSTRUMENTS:
+        raise ValueError(f"unknown target instrument {instrument!r}; targets: {', '.join(TARGET_INSTRUMENTS)}")
+    program_name = TARGET_INSTRUMENTS[instrument]
+    low, high = TONE_RANGE if program_name is None else playable_range(program_number(program_name))
+    allowed = [p for p in range(low, high + 1) if p not in EXPERIMENT_PITCHES]
+    kinds = [("notes", _notes, 14), ("phrases", _phrases, 3)]
+    if instrument == "piano":
+        kinds.append(("chords", _chords, 8))
+    rng = np.random.default_rng([seed, len(TARGET_INSTRUMENTS), list(TARGET_INSTRUMENTS).index(instrument)])
+    files, total = [], 0.0
+    while total < seconds:
+        kind, build, count = kinds[len(files) % len(kinds)]
+        timeline = _Timeline()
+        while timeline.cursor < TARGET_FILE_SECONDS:
+            part = build(allowed, count, rng)
+            timeline.add(part.notes)
+        files.append((f"{instrument}-{len(files):03d}-{kind}", timeline.notes))
+        total += timeline.cursor
+    return files

@@ -134,3 +134,15 @@ def sawtooth_tone(midi: int, seconds: float = 3.0, sample_rate: int = 44100) -> 
     harmonics = int((sample_rate / 2) // frequency)
     wave = sum((-1) ** (k + 1) * np.sin(2 * np.pi * k * frequency * t) / k for k in range(1, harmonics + 1))
     return (2 / np.pi * wave * _envelope(len(t), sample_rate)).astype(np.float32)
+
+
+def synthesise(notes: list[Note], tone, sample_rate: int = 44100, tail: float = 0.3) -> np.ndarray:
+    """``notes`` played by a numpy ``tone(midi, seconds, sample_rate)`` (e.g. ``sine_tone``), at amplitude
+    velocity / 127, mixed; ``tail`` seconds of silence at the end."""
+    end = max(note.start + note.duration for note in notes) + tail
+    mix = np.zeros(int(end * sample_rate) + 1, dtype=np.float32)
+    for note in notes:
+        start = int(note.start * sample_rate)
+        sound = tone(note.pitch, note.duration, sample_rate) * (note.velocity / 127)
+        mix[start : start + len(sound)] += sound
+    return mix

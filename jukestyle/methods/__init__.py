@@ -1,4 +1,4 @@
-"""The paper's four style-transfer methods (section II) and the reconstruction baseline, by name.
+"""The paper's four style-transfer methods (section II), the reconstruction baseline and trained decoders, by name.
 
 Each method analyses a style once (``analyse``) and applies the analysis to any number of contents
 (``apply``); ``configs/method/<name>.yaml`` builds the method of that name.
@@ -7,11 +7,12 @@ Each method analyses a style once (``analyse``) and applies the analysis to any 
 from jukestyle.errors import ConfigError
 from jukestyle.methods.base import Identity, Method, MethodOutput, require_gradients
 from jukestyle.methods.codebook import CodebookRestriction
+from jukestyle.methods.decoder import TrainedDecoder
 from jukestyle.methods.features import WCT, AdaIN
 from jukestyle.methods.gram import LBFGS, GramOptimisation
 
 METHODS: dict[str, type[Method]] = {
-    method.name: method for method in (Identity, CodebookRestriction, GramOptimisation, AdaIN, WCT)
+    method.name: method for method in (Identity, CodebookRestriction, GramOptimisation, AdaIN, WCT, TrainedDecoder)
 }
 
 
@@ -35,6 +36,7 @@ __all__ = [
     "Identity",
     "Method",
     "MethodOutput",
+    "TrainedDecoder",
     "make_method",
     "require_gradients",
 ]

@@ -11,7 +11,14 @@ import pytest
 import soundfile as sf
 from project import REPO
 
-from jukestyle.audio.corpus_plan import EXPERIMENT_PITCHES, EXPERIMENT_PROGRAMS, plan_corpus, playable_range
+from jukestyle.audio.corpus_plan import (
+    EXPERIMENT_PITCHES,
+    EXPERIMENT_PROGRAMS,
+    TARGET_INSTRUMENTS,
+    plan_corpus,
+    plan_target,
+    playable_range,
+)
 from jukestyle.audio.render import GM_PROGRAMS, Note, Renderer, midi_to_hz, program_number
 from jukestyle.fileio import sha256_file
 
@@ -92,6 +99,34 @@ def test_render_corpus_script_writes_files_and_manifest(tmp_path):
     stamps = {row["file"]: (out / row["file"]).stat().st_mtime_ns for row in rows}
     assert main(["corpus", "--out", str(out), "--programs", "violin,banjo", "--scale", "0.1"]) == 0
     assert stamps == {row["file"]: (out / row["file"]).stat().st_mtime_ns for row in rows}  # nothing re-rendered
+
+
+# -- targets: minutes of one instrument, for trained decoders ---------------------------------
+@pytest.mark.parametrize("instrument", list(TARGET_INSTRUMENTS))
+def test_target_plans_last_their_minutes_and_avoid_the_experiments_pitches(instrument):
+    files = plan_target(instrument, 300)
+    seconds = sum(max(note.start + note.duration for note in notes) for _, notes in files)
+    pitches = {note.pitch for _, notes in files for note in notes}
+    assert 270 <= seconds < 360 and not pitches & set(EXPERIMENT_PITCHES) and len(pitches) > 12
+    assert plan_target(instrument, 300) == files and plan_target(instrument, 300, seed=1) != files
+
+
+def test_render_targets_writes_each_instruments_folder_and_keeps_the_others(tmp_path):
+    from render_data import main
+
+    out = tmp_path / "targets"
+    assert main(["targets", "--out", str(out), "--minutes", "0.2", "--instruments", "violin,sawtooth"]) == 0
+    rows = read_csv(out / "manifest.csv")
+    assert {row["instrument"] for row in rows} == {"violin", "sawtooth"}
+    for row in rows:
+        audio, rate = sf.read(out / row["file"], dtype="float32")
+        assert rate == SR and sha256_file(out / row["file"]) == row["sha256"]
+        assert row["file"].startswith(f"{row['instrument']}/") and 0.8 < np.abs(audio).max() <= 0.9
+    stamps = {row["file"]: (out / row["file"]).stat().st_mtime_ns for row in rows}
+    assert main(["targets", "--out", str(out), "--minutes", "0.2", "--instruments", "sawtooth"]) == 0
+    again = read_csv(out / "manifest.csv")
+    assert {row["file"] for row in again} == set(stamps)  # the violin's rows kept, nothing re-rendered
+    assert stamps == {row["file"]: (out / row["file"]).stat().st_mtime_ns for row in again}
 
 
 # -- the paper's experiments (data/, committed) -------------------------------------------------

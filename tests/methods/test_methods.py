@@ -13,7 +13,7 @@ import pytest
 import soundfile as sf
 import torch
 import yaml
-from project import REPO
+from project import REPO, method_options
 from signals import harmonic_tone
 
 import jukestyle
@@ -258,9 +258,9 @@ def test_style_is_analysed_once_and_cached(tiny_model):
 
 
 @pytest.mark.parametrize("method", sorted(METHODS))
-def test_silence_in_and_out_is_finite(tiny_model, method):
+def test_silence_in_and_out_is_finite(tiny_model, tiny_decoders, method):
     silence = np.zeros(22050, dtype=np.float32)
-    options = {"lbfgs": {"max_iter": 2}} if method == "gram" else {}
+    options = method_options(method, 2, tiny_decoders)
     for content, style in ((silence, harmonic_tone(392, 0.5)), (harmonic_tone(262, 0.5), silence)):
         out = jukestyle.transfer(content, style, method=method, model=tiny_model, **options)
         assert np.isfinite(out).all() and len(out) > 0
@@ -284,8 +284,8 @@ def test_transfer_takes_paths_in_any_format_and_rate(tiny_model, tmp_path):
 
 @pytest.mark.parametrize("level", [0, 1])
 @pytest.mark.parametrize("method", sorted(METHODS))
-def test_every_method_runs_at_the_lower_levels(tiny_model, method, level):
-    options = {"lbfgs": {"max_iter": 2}} if method == "gram" else {}
+def test_every_method_runs_at_the_lower_levels(tiny_model, tiny_decoders, method, level):
+    options = method_options(method, level, tiny_decoders)
     content, style = harmonic_tone(262, 0.3), harmonic_tone(392, 0.3)
     out = jukestyle.transfer(content, style, method=method, model=tiny_model, level=level, **options)
     assert np.isfinite(out).all() and abs(len(out) - len(content)) < tiny_model.hop_length(level)

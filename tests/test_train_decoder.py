@@ -1,0 +1,90 @@
+"""experiment=train_decoder through the real Hydra config on a folder of one instrument's audio, then the trained
+decoder as a transfer method through the CLI and the API."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from cli_runs import run_cli
+from hydra_runs import run_config
+from project import REPO, TINY_MODEL
+
+import jukestyle
+from jukestyle.jukebox import build_vqvae, read_checkpoint
+from jukestyle.jukebox.decoder_checkpoint import codes_digest
+
+CONTENT, STYLE = REPO / "data" / "exp1" / "piano-C4.flac", REPO / "data" / "exp1" / "flute-G4.flac"
+
+
+def base_model():
+    """The model that model=tiny_random builds (its seed is the run's, 0)."""
+    return build_vqvae("tiny", seed=0)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("flute")  # an instrument's recordings: plain files, no splits
+    for note in ("C4", "G4"):
+        shutil.copy(REPO / "data" / "exp1" / f"flute-{note}.flac", folder)
+    out = tmp_path_factory.mktemp("train_decoder")
+    overrides = ["experiment=train_decoder", TINY_MODEL, "logger=csv", f"data.root={folder}"]
+    overrides += ["data.batch_size=2", "data.crops_per_epoch=4", "data.crop_seconds=0.1", "trainer.max_steps=3"]
+    overrides += ["trainer.val_check_interval=2", "+trainer.limit_val_batches=2", "trainer.enable_progress_bar=false"]
+    overrides += ["callbacks.model_checkpoint.every_n_train_steps=2", "task.module.warmup_steps=1"]
+    run_config(overrides, out)
+    return out
+
+
+def test_the_export_holds_the_trained_decoder_alone(trained):
+    saved = read_checkpoint(trained / "decoder.pth.tar")
+    model = base_model()
+    assert "model" not in saved and set(saved["decoder"]) == set(model.decoders[2].state_dict())
+    assert saved["step"] == 3 and saved["level"] == 2 and saved["base_sha256"] == codes_digest(model, 2)
+    assert any(not torch.equal(saved["decoder"][key], value) for key, value in model.decoders[2].state_dict().items())
+    assert saved["training"]["stage"] == "decoder" and saved["loss"] == "MelLoss"
+    assert not (trained / "vqvae.pth.tar").exists() and (trained / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_the_trained_decoder_transfers_through_the_cli_and_the_api(trained, tmp_path):
+    decoder = trained / "decoder.pth.tar"
+    pair = ["data=pair", f"data.content={CONTENT}", f"data.style={STYLE}"]
+    run_config([TINY_MODEL, "method=decoder", f"method.checkpoint={decoder}", *pair, "logger=csv"], tmp_path)
+    with open(tmp_path / "results.csv", newline="") as handle:
+        rows = [row for row in csv.DictReader(handle) if row["reference"] == "false"]
+    assert [(row["method"], row["error"]) for row in rows] == [("decoder", "")]
+    out = jukestyle.transfer(CONTENT, STYLE, method="decoder", model=base_model(), checkpoint=decoder)
+    assert np.isfinite(out).all() and out.std() > 0
+
+
+@pytest.mark.slow
+def test_a_decoder_of_another_base_model_is_one_line(trained, tmp_path):
+    decoder = trained / "decoder.pth.tar"
+    pair = ["data=pair", f"data.content={CONTENT}", f"data.style={STYLE}"]
+    result = run_cli(
+        TINY_MODEL, "model.seed=1", "method=decoder", f"method.checkpoint={decoder}", *pair, "logger=csv",
+        f"hydra.run.dir={tmp_path / 'run'}", home=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"error: {decoder}: trained on the level-2 codes of another base model" in result.stderr
+
+
+@pytest.mark.slow
+def test_the_cli_run_logs_curves_and_validation_audio_to_an_offline_wandb_run(tmp_path):
+    folder = tmp_path / "violin"
+    folder.mkdir()
+    shutil.copy(REPO / "data" / "exp1" / "violin-C4.flac", folder)
+    out = tmp_path / "run"
+    result = run_cli(
+        "experiment=train_decoder", TINY_MODEL, f"data.root={folder}", "data.batch_size=2", "data.crops_per_epoch=4",
+        "data.crop_seconds=0.1", "trainer.max_steps=2", "trainer.val_check_interval=2", "+trainer.limit_val_batches=1",
+        "trainer.enable_progress_bar=false", f"hydra.run.dir={out}", home=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    (run,) = (out / "wandb").glob("offline-run-*")
+    audio = {path.parent.name for path in (run / "files" / "media" / "audio" / "val_audio").rglob("*.wav")}
+    assert audio == {"L2", "source"}
+    assert (out / "decoder.pth.tar").is_file()
