@@ -149,10 +149,11 @@ class StyleTransfer:
             self._styles.popitem(last=False)
         return analysis, False
 
-    def analyse_style(self, style: np.ndarray) -> tuple[object, bool]:
+    def analyse_style(self, style: np.ndarray, style_name: str = "style") -> tuple[object, bool]:
         """The method's analysis of a (normalised) style, window by window; True if it came from the cache."""
         windows = (self._tensor(style[start:stop]) for start, stop in self._bounds(len(style), overlap=False))
-        return self._cached(audio_hash(style), lambda: self.method.analyse_windows(self.model, windows))
+        key = f"{audio_hash(style)}:{self.method.style_key(style_name)}"
+        return self._cached(key, lambda: self.method.analyse_named(self.model, windows, style_name))
 
     def _apply(self, content: np.ndarray, analysis: object) -> tuple[np.ndarray, dict]:
         """One window of normalised content through the method."""
@@ -186,7 +187,7 @@ class StyleTransfer:
             return TransferResult(np.zeros_like(content, dtype=np.float32), self.model.sample_rate, seconds, info)
         content_in, gain_db = self._normalise(content)
         style_in, _ = self._normalise(style)
-        analysis, cached = self.analyse_style(style_in)
+        analysis, cached = self.analyse_style(style_in, style_name)
         analysed = time.perf_counter()
         bounds, info = self._bounds(len(content_in)), {}
         windows = (content_in[start:stop] for start, stop in bounds)
@@ -240,8 +241,8 @@ class StyleTransfer:
             for window in style_reader.windows(bounds):
                 yield self._tensor(audio_io.apply_gain(window - mean, gain_db))
 
-        key = f"file:{sha256_file(style)}:{self.input_lufs}"
-        analysis, cached = self._cached(key, lambda: self.method.analyse_windows(self.model, style_windows()))
+        key = f"file:{sha256_file(style)}:{self.input_lufs}:{self.method.style_key(str(style))}"
+        analysis, cached = self._cached(key, lambda: self.method.analyse_named(self.model, style_windows(), str(style)))
         analysed = time.perf_counter()
         mean, gain_db, silent = self._file_level(content_reader, str(content), "content")
         bounds, info, limited = self._bounds(content_reader.frames), {}, 0

@@ -88,3 +88,26 @@ def test_the_cli_run_logs_curves_and_validation_audio_to_an_offline_wandb_run(tm
     audio = {path.parent.name for path in (run / "files" / "media" / "audio" / "val_audio").rglob("*.wav")}
     assert audio == {"L2", "source"}
     assert (out / "decoder.pth.tar").is_file()
+
+
+def test_a_folder_of_decoders_serves_each_pair_the_decoder_of_its_styles_instrument(trained, tmp_path):
+    folder = tmp_path / "decoders"
+    folder.mkdir()
+    shutil.copy(trained / "decoder.pth.tar", folder / "flute.pth.tar")
+    manifest = tmp_path / "pairs.csv"
+    exp1 = REPO / "data" / "exp1"
+    manifest.write_text(
+        f"content,style\n{exp1}/piano-C4.flac,{exp1}/flute-C4.flac\n{exp1}/piano-C4.flac,{exp1}/violin-C4.flac\n"
+    )
+    overrides = [
+        TINY_MODEL,
+        "method=decoder",
+        f"method.checkpoint={folder}",
+        "data=manifest",
+        f"data.manifest={manifest}",
+    ]
+    run_config([*overrides, "logger=csv"], tmp_path / "run")
+    with open(tmp_path / "run" / "results.csv", newline="") as handle:
+        rows = {row["pair_id"]: row["error"] for row in csv.DictReader(handle) if row["reference"] == "false"}
+    assert rows["piano-C4--flute-C4"] == ""
+    assert "no decoder for" in rows["piano-C4--violin-C4"] and "instrument 'violin'" in rows["piano-C4--violin-C4"]

@@ -77,6 +77,15 @@ class Method:
     def analyse(self, model: VQVAE, style: torch.Tensor) -> object:
         return None
 
+    def style_key(self, style_name: str) -> str:
+        """What of the style's name (e.g. its file) the analysis depends on: nothing, for methods that hear only
+        its audio. The engine caches analyses under the audio's hash and this key."""
+        return ""
+
+    def analyse_named(self, model: VQVAE, windows: Iterable[torch.Tensor], style_name: str) -> object:
+        """The analysis of a style that has a name (``style_key``); by default that of its audio alone."""
+        return self.analyse_windows(model, windows)
+
     def analyse_windows(self, model: VQVAE, windows: Iterable[torch.Tensor]) -> object:
         """The analysis of a style too long to process at once, heard as consecutive windows.
 

@@ -4,10 +4,14 @@ A decoder trained on one instrument's audio (``experiment=train_decoder``: encod
 codebook frozen) renders any codes of its base model in that instrument's timbre. The
 content goes through the frozen encoder and codebook, so what it plays stays what the
 encoder heard; the decoder supplies the timbre. The style recording is therefore not
-needed: with ``alpha`` 0 (the default) it is ignored, since the decoder already is the
-style. With ``alpha`` > 0 the quantised latent is first moved toward the style
+needed: with ``alpha`` 0 (the default) its audio is not used, since the decoder already
+is the style. With ``alpha`` > 0 the quantised latent is first moved toward the style
 recording's channel statistics (AdaIN at the latent, blended by ``alpha``), for a style
 closer to one recording than to the decoder's training audio.
+
+``checkpoint`` is one decoder file, or a folder of them named ``<instrument>.pth.tar``:
+then each style gets the decoder of its instrument, the part of its file name before the
+first '-' (``flute-C4.flac``, ``banjo-oh_susanna.flac``: the naming of ``data/``).
 """
 
 from __future__ import annotations
@@ -23,9 +27,16 @@ from jukestyle.jukebox.decoder_checkpoint import read_decoder, with_decoder
 from jukestyle.methods.base import Method, MethodOutput, in_range
 from jukestyle.methods.features import AdaIN
 
+SUFFIX = ".pth.tar"
+
+
+def style_instrument(style_name: str) -> str:
+    """The instrument a style's file name gives: ``data/exp1/flute-C4.flac`` -> ``flute``."""
+    return Path(style_name).name.split("-")[0].split(".")[0]
+
 
 class TrainedDecoder(Method):
-    """``checkpoint``: a decoder file; ``level``: its level (read from the file when not given)."""
+    """``checkpoint``: a decoder file or a folder of ``<instrument>.pth.tar``; ``level``: theirs when not given."""
 
     name = "decoder"
 
@@ -33,38 +44,80 @@ class TrainedDecoder(Method):
         self, checkpoint: str | None = None, alpha: float = 0.0, eps: float = 1e-5, level: int | None = None
     ) -> None:
         self.checkpoint = None if checkpoint is None else str(checkpoint)
-        trained_level = int(read_decoder(self.checkpoint)["level"]) if self.checkpoint else None
-        if level is not None and trained_level is not None and int(level) != trained_level:
-            raise ConfigError(f"decoder: {self.checkpoint} is a level-{trained_level} decoder, not level {level}")
-        super().__init__(level if level is not None else trained_level if trained_level is not None else 2)
+        self._files = self._decoder_files()
+        levels = {int(read_decoder(path)["level"]) for path in self._files.values()}
+        if len(levels) > 1:
+            raise ConfigError(f"decoder: the decoders in {self.checkpoint} are of several levels {sorted(levels)}")
+        if level is not None and levels and int(level) not in levels:
+            raise ConfigError(f"decoder: {self.checkpoint} is a level-{levels.pop()} decoder, not level {level}")
+        super().__init__(level if level is not None else levels.pop() if levels else 2)
         self.alpha = in_range(self.name, "alpha", alpha, 0.0, 1.0)
         self.eps = in_range(self.name, "eps", eps, 0.0, above_low=True)
         self._latent_adain = AdaIN(self.level, ["latent"], self.alpha, self.eps)
-        self._rendering: dict[int, VQVAE] = {}  # id(base model) -> the base model with the trained decoder
+        self._rendering: dict[tuple[int, str], VQVAE] = {}  # (id(base model), decoder file) -> model with it
 
-    def rendering_model(self, model: VQVAE) -> VQVAE:
-        """``model`` with the trained decoder in place of its own (built once per model)."""
+    @property
+    def by_instrument(self) -> bool:
+        return self.checkpoint is not None and Path(self.checkpoint).is_dir()
+
+    def _decoder_files(self) -> dict[str, Path]:
+        """{instrument: file} of a folder, or {"": file} for one file; nothing when no checkpoint is set."""
+        if self.checkpoint is None:
+            return {}
+        if not self.by_instrument:
+            return {"": Path(self.checkpoint)}
+        files = {path.name.removesuffix(SUFFIX): path for path in sorted(Path(self.checkpoint).glob(f"*{SUFFIX}"))}
+        if not files:
+            raise ConfigError(f"decoder: {self.checkpoint} holds no decoder (<instrument>{SUFFIX})")
+        return files
+
+    def decoder_file(self, style_name: str) -> Path:
+        """The decoder for a style: the one file, or the one of the style's instrument."""
         if self.checkpoint is None:
             raise ConfigError("decoder: set method.checkpoint=<decoder file> (train one with experiment=train_decoder)")
-        if id(model) not in self._rendering:
-            self._rendering[id(model)] = with_decoder(model, Path(self.checkpoint))[0]
-        return self._rendering[id(model)]
+        if not self.by_instrument:
+            return self._files[""]
+        instrument = style_instrument(style_name)
+        if instrument not in self._files:
+            raise ConfigError(
+                f"decoder: no decoder for {style_name}'s instrument {instrument!r} in {self.checkpoint} "
+                f"(it has {', '.join(self._files)})"
+            )
+        return self._files[instrument]
+
+    def rendering_model(self, model: VQVAE, decoder: Path) -> VQVAE:
+        """``model`` with the trained ``decoder`` in place of its own (built once per model and decoder)."""
+        key = (id(model), str(decoder))
+        if key not in self._rendering:
+            self._rendering[key] = with_decoder(model, decoder)[0]
+        return self._rendering[key]
 
     def validate(self, model: VQVAE) -> None:
         super().validate(model)
-        self.rendering_model(model)
+        if self.checkpoint is None:
+            self.decoder_file("")  # the one line that says what to set
+        for path in self._files.values():  # every decoder fits this model's codes, before any audio
+            self.rendering_model(model, path)
 
-    def analyse_windows(self, model: VQVAE, windows: Iterable[torch.Tensor]) -> object:
-        if self.alpha == 0:  # the decoder is the style: the recording is not analysed
-            return None
-        return self._latent_adain.analyse_windows(model, windows)
+    def style_key(self, style_name: str) -> str:
+        return style_instrument(style_name) if self.by_instrument else ""
 
-    def analyse(self, model: VQVAE, style: torch.Tensor) -> object:
+    def analyse_named(self, model: VQVAE, windows: Iterable[torch.Tensor], style_name: str) -> dict:
+        decoder = self.decoder_file(style_name)
+        # alpha 0: the decoder is the style, and the recording is not analysed
+        statistics = self._latent_adain.analyse_windows(model, windows) if self.alpha > 0 else None
+        return {"decoder": decoder, "latent": statistics}
+
+    def analyse_windows(self, model: VQVAE, windows: Iterable[torch.Tensor]) -> dict:
+        return self.analyse_named(model, windows, "style")
+
+    def analyse(self, model: VQVAE, style: torch.Tensor) -> dict:
         return self.analyse_windows(model, [style])
 
-    def apply(self, model: VQVAE, content: torch.Tensor, analysis: object) -> MethodOutput:
-        rendering = self.rendering_model(model)
-        if analysis is None:
-            return MethodOutput(rendering.reconstruct(content, self.level), {"decoder": self.checkpoint})
-        output = self._latent_adain.apply(rendering, content, analysis)
-        return MethodOutput(output.audio, {"decoder": self.checkpoint, **output.info})
+    def apply(self, model: VQVAE, content: torch.Tensor, analysis: dict) -> MethodOutput:
+        rendering = self.rendering_model(model, analysis["decoder"])
+        info = {"decoder": str(analysis["decoder"])}
+        if analysis["latent"] is None:
+            return MethodOutput(rendering.reconstruct(content, self.level), info)
+        output = self._latent_adain.apply(rendering, content, analysis["latent"])
+        return MethodOutput(output.audio, {**info, **output.info})

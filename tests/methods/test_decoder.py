@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -12,6 +14,7 @@ from jukestyle.errors import CheckpointError, ConfigError
 from jukestyle.jukebox import build_vqvae
 from jukestyle.jukebox.decoder_checkpoint import with_decoder
 from jukestyle.methods import AdaIN, TrainedDecoder
+from jukestyle.pipeline import StyleTransfer
 
 CONTENT, STYLE, OTHER_STYLE = harmonic_tone(262, 0.3), harmonic_tone(392, 0.3), harmonic_tone(196, 0.3, partials=2)
 
@@ -35,11 +38,28 @@ def test_alpha_moves_the_latent_toward_the_style_first(tiny_model, tiny_decoders
     np.testing.assert_allclose(out, adain, atol=1e-5)
     style = torch.from_numpy(STYLE).view(1, 1, -1)
     with torch.no_grad():
-        analysis = TrainedDecoder(tiny_decoders[2], alpha=1.0).analyse(tiny_model, style)
+        analysis = TrainedDecoder(tiny_decoders[2], alpha=1.0).analyse(tiny_model, style)["latent"]
         expected = AdaIN(points=["latent"]).analyse(tiny_model, style)
     assert analysis.keys() == expected.keys() == {"latent"}
     torch.testing.assert_close(analysis["latent"].std, expected["latent"].std)
-    assert TrainedDecoder(tiny_decoders[2]).analyse(tiny_model, style) is None  # alpha 0: nothing to analyse
+    assert TrainedDecoder(tiny_decoders[2]).analyse(tiny_model, style)["latent"] is None  # alpha 0: not analysed
+
+
+def test_a_folder_of_decoders_gives_each_style_its_instruments(tiny_model, tiny_decoders, tmp_path):
+    folder = tmp_path / "decoders"
+    folder.mkdir()
+    shutil.copy(tiny_decoders[2], folder / "flute.pth.tar")
+    bank = TrainedDecoder(folder)
+    engine = StyleTransfer(tiny_model, bank)
+    routed = engine(CONTENT, STYLE, "content.wav", "some/where/flute-C4.flac")
+    single = StyleTransfer(tiny_model, TrainedDecoder(tiny_decoders[2]))(CONTENT, STYLE)
+    np.testing.assert_array_equal(routed.audio, single.audio)
+    assert routed.info["decoder"] == str(folder / "flute.pth.tar")
+    with pytest.raises(ConfigError, match=r"no decoder for banjo-oh_susanna.flac's instrument 'banjo' in .* has flute"):
+        engine(CONTENT, STYLE, "content.wav", "banjo-oh_susanna.flac")
+    with pytest.raises(ConfigError, match=r"are of several levels \[0, 2\]"):
+        shutil.copy(tiny_decoders[0], folder / "piano.pth.tar")
+        TrainedDecoder(folder)
 
 
 def test_the_level_comes_from_the_decoder_file(tiny_decoders):
