@@ -59,5 +59,8 @@ class ExportVQVAE(pl.Callback):
 class ExportDecoder(ExportVQVAE):
     """After every validation (and at the end), write the decoder being trained alone: its weights only."""
 
+    def on_fit_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        module.check_decoder_export()  # before any step: a run that could not export would train for nothing
+
     def _write(self, module: pl.LightningModule) -> None:
         module.export_decoder(self.path)

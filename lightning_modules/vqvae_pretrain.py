@@ -249,13 +249,17 @@ class VQVAEPretrainModule(pl.LightningModule):
             history=self.history,
         )
 
-    def export_decoder(self, path: str | Path) -> None:
-        """Write the decoder trained alone (``stage=decoder``, one level): its weights and what it was trained on."""
+    def check_decoder_export(self) -> None:
+        """One line unless this training makes one decoder that can be exported alone (checked before training)."""
         if self.stage != "decoder" or len(self.levels) != 1:
             raise ConfigError(
                 "a decoder is exported from task.module.stage=decoder with one level, "
                 f"got stage {self.stage} and levels {self.levels}"
             )
+
+    def export_decoder(self, path: str | Path) -> None:
+        """Write the decoder trained alone (``stage=decoder``, one level): its weights and what it was trained on."""
+        self.check_decoder_export()
         save_decoder(
             path,
             self.model,

@@ -14,6 +14,7 @@ from hydra_runs import run_config
 from project import REPO, TINY_MODEL
 
 import jukestyle
+from jukestyle.errors import ConfigError
 from jukestyle.jukebox import build_vqvae, read_checkpoint
 from jukestyle.jukebox.decoder_checkpoint import codes_digest
 
@@ -37,6 +38,13 @@ def trained(tmp_path_factory):
     overrides += ["callbacks.model_checkpoint.every_n_train_steps=2", "task.module.warmup_steps=1"]
     run_config(overrides, out)
     return out
+
+
+def test_a_training_that_cannot_export_one_decoder_stops_before_its_first_step(tmp_path):
+    overrides = ["experiment=train_decoder", TINY_MODEL, "logger=csv", f"data.root={REPO / 'data' / 'exp1'}"]
+    with pytest.raises(ConfigError, match=r"decoder is exported from task.module.stage=decoder with one level, got"):
+        run_config([*overrides, "task.module.levels=[1,2]", "data.crop_seconds=0.1"], tmp_path)
+    assert not (tmp_path / "checkpoints").exists()
 
 
 def test_the_export_holds_the_trained_decoder_alone(trained):
