@@ -352,6 +352,9 @@ def main(argv: list[str] | None = None) -> int:
         for level, accuracy in probes.items():
             cells = " | ".join(f"{accuracy[v]['program']:.0%} | {accuracy[v]['family']:.0%}" for v in VIEWS)
             lines.append(f"| {level} | {cells} |")
+        unprobed = [str(level) for level in levels if level not in probes]
+        if unprobed:
+            lines += ["", f"Not probed: level {', '.join(unprobed)} (the card was written with `--no-probe`)."]
         lines.append("")
     if compared:
         lines += [

@@ -17,7 +17,7 @@ from jukestyle.jukebox.vqvae import VQVAE, ModelOrigin
 # The project's own pre-trained model, shipped in the repository.
 BUNDLED_CHECKPOINT = Path(__file__).resolve().parents[2] / "checkpoints" / "jukestyle_gm.pth.tar"
 # Checked on every load: a damaged or replaced file is named, not loaded. A new bundled model updates it.
-BUNDLED_SHA256 = "aef0a201087e6a26a77a9c55164d68e25e868293665a0ed712bdc06bf5faced4"
+BUNDLED_SHA256 = "752574f2e3b4583ba4cd50eb1a7995d8147dfc5ef8dd5addddfda2440887252d"
 
 
 def _preset(name: str) -> VQVAEConfig:

@@ -20,13 +20,13 @@ def bundled():
 
 def test_the_bundled_model_records_its_trained_levels_and_stages():
     checkpoint = read_checkpoint(REPO / "checkpoints" / "jukestyle_gm.pth.tar")
-    assert checkpoint["trained_levels"] == [1, 2]
+    assert checkpoint["trained_levels"] == [0, 1, 2]
     stages = training_stages(checkpoint)
-    assert [stage["training"].get("levels", [2]) for stage in stages] == [[2], [2], [1]]
+    assert [stage["training"].get("levels", [2]) for stage in stages] == [[2], [2], [1], [0]]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("level", [1, 2])
+@pytest.mark.parametrize("level", [0, 1, 2])
 def test_reconstructions_keep_the_pitch_of_the_six_c4_notes(bundled, level):
     recordings = {name: load_audio(REPO / "data" / "exp1" / f"{name}-C4.flac", bundled.sample_rate) for name in C4}
     result = instrument_identity(bundled, recordings, level, bundled.sample_rate)

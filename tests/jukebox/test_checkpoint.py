@@ -311,7 +311,7 @@ def test_a_model_carries_its_origin():
     """What a run records of a model, and what a fine-tune carries on, is part of the model object."""
     bundled = load_vqvae("bundled")
     assert bundled.origin.source == "bundled" and bundled.origin.step > 0
-    assert bundled.origin.trained_levels == (1, 2) and len(bundled.origin.lineage) == 3
+    assert bundled.origin.trained_levels == (0, 1, 2) and len(bundled.origin.lineage) == 4
     random = build_vqvae("tiny", seed=3)
     assert random.origin.source == "random:tiny:seed=3" and random.origin.trained_levels == ()
 
