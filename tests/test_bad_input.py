@@ -110,7 +110,7 @@ def test_a_run_where_every_pair_fails_exits_non_zero_and_says_so(inputs, tmp_pat
         (["method.alpha=2"], "error: adain: alpha must be in [0, 1], got 2"),
         (["method.alpha=nan"], "error: adain: alpha must be in [0, 1], got nan"),
         (["method.eps=-1"], "error: adain: eps must be in (0, inf), got -1"),
-        (["method=foo"], "error: unknown method 'foo'; choose one of: adain, codebook, gram, identity, wct"),
+        (["method=foo"], "error: unknown method 'foo'; choose one of: adain, codebook, decoder, gram, identity, wct"),
         (["hydra.run.dir=/proc/jukestyle/run"], "error: /proc/jukestyle/run: the run folder cannot be written"),
     ],
 )

@@ -169,7 +169,10 @@ def test_bad_settings_end_with_one_clear_line(files, tmp_path, override, message
 def test_unknown_method_lists_the_methods(tmp_path):
     result = run_cli("method=style", f"hydra.run.dir={tmp_path / 'run'}", home=tmp_path)
     assert result.returncode == 1
-    assert result.stderr.strip() == "error: unknown method 'style'; choose one of: adain, codebook, gram, identity, wct"
+    assert (
+        result.stderr.strip()
+        == "error: unknown method 'style'; choose one of: adain, codebook, decoder, gram, identity, wct"
+    )
 
 
 def test_a_sweep_keeps_each_jobs_outputs_and_wandb_run_in_its_own_folder(files, tmp_path):
