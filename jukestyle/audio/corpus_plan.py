@@ -199,6 +199,7 @@ TARGET_INSTRUMENTS = {  # the paper's six instruments: GM programs, or None for 
 }
 TONE_RANGE = (48, 84)  # C3-C6 for the synthetic tones
 TARGET_FILE_SECONDS = 30.0  # about this much audio per file
+_TARGET_STREAM = 6  # in the seed of the targets' random numbers: apart from the corpus's ([seed, program])
 
 
 def plan_target(instrument: str, seconds: float, seed: int = 0) -> list[tuple[str, list[Note]]]:
@@ -213,7 +214,7 @@ def plan_target(instrument: str, seconds: float, seed: int = 0) -> list[tuple[st
     kinds = [("notes", _notes, 14), ("phrases", _phrases, 3)]
     if instrument == "piano":
         kinds.append(("chords", _chords, 8))
-    rng = np.random.default_rng([seed, len(TARGET_INSTRUMENTS), list(TARGET_INSTRUMENTS).index(instrument)])
+    rng = np.random.default_rng([seed, _TARGET_STREAM, list(TARGET_INSTRUMENTS).index(instrument)])
     files, total = [], 0.0
     while total < seconds:
         kind, build, count = kinds[len(files) % len(kinds)]

@@ -66,9 +66,10 @@ def read_decoder(path: str | os.PathLike) -> dict:
     return checkpoint
 
 
-def with_decoder(model: VQVAE, path: str | os.PathLike) -> tuple[VQVAE, int]:
-    """A copy of ``model`` whose decoder at the checkpoint's level is the trained one, and that level."""
-    checkpoint = read_decoder(path)
+def with_decoder(model: VQVAE, path: str | os.PathLike, checkpoint: dict | None = None) -> tuple[VQVAE, int]:
+    """A copy of ``model`` whose decoder at the checkpoint's level is the trained one, and that level
+    (``checkpoint``: the file's contents, if already read)."""
+    checkpoint = read_decoder(path) if checkpoint is None else checkpoint
     level = int(checkpoint["level"])
     if checkpoint["hps"] != model.config.to_hparams():
         raise CheckpointError(f"{path}: a decoder of another architecture than the model {model.origin.source}")

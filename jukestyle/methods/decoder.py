@@ -44,8 +44,10 @@ class TrainedDecoder(Method):
         self, checkpoint: str | None = None, alpha: float = 0.0, eps: float = 1e-5, level: int | None = None
     ) -> None:
         self.checkpoint = None if checkpoint is None else str(checkpoint)
+        self.by_instrument = self.checkpoint is not None and Path(self.checkpoint).is_dir()
         self._files = self._decoder_files()
-        levels = {int(read_decoder(path)["level"]) for path in self._files.values()}
+        self._contents = {path: read_decoder(path) for path in self._files.values()}  # each file read once
+        levels = {int(contents["level"]) for contents in self._contents.values()}
         if len(levels) > 1:
             raise ConfigError(f"decoder: the decoders in {self.checkpoint} are of several levels {sorted(levels)}")
         if level is not None and levels and int(level) not in levels:
@@ -55,10 +57,6 @@ class TrainedDecoder(Method):
         self.eps = in_range(self.name, "eps", eps, 0.0, above_low=True)
         self._latent_adain = AdaIN(self.level, ["latent"], self.alpha, self.eps)
         self._rendering: dict[tuple[int, str], VQVAE] = {}  # (id(base model), decoder file) -> model with it
-
-    @property
-    def by_instrument(self) -> bool:
-        return self.checkpoint is not None and Path(self.checkpoint).is_dir()
 
     def _decoder_files(self) -> dict[str, Path]:
         """{instrument: file} of a folder, or {"": file} for one file; nothing when no checkpoint is set."""
@@ -89,7 +87,7 @@ class TrainedDecoder(Method):
         """``model`` with the trained ``decoder`` in place of its own (built once per model and decoder)."""
         key = (id(model), str(decoder))
         if key not in self._rendering:
-            self._rendering[key] = with_decoder(model, decoder)[0]
+            self._rendering[key] = with_decoder(model, decoder, self._contents[decoder])[0]
         return self._rendering[key]
 
     def validate(self, model: VQVAE) -> None:
