@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from weakref import proxy
 
@@ -37,10 +38,12 @@ class AtomicModelCheckpoint(ModelCheckpoint):
 
 
 class ExportVQVAE(pl.Callback):
-    """After every validation (and at the end), write the VQ-VAE being trained in the official format."""
+    """After every validation (and at the end), write the VQ-VAE being trained in the official format; with
+    ``snapshots``, also keep each of these exports there as ``step<N>`` (to measure a model against its steps)."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, snapshots: str | None = None) -> None:
         self.path = Path(path)
+        self.snapshots = None if snapshots is None else Path(snapshots)
 
     def _write(self, module: pl.LightningModule) -> None:
         module.export(self.path)
@@ -48,6 +51,11 @@ class ExportVQVAE(pl.Callback):
     def _export(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         if trainer.is_global_zero and not trainer.sanity_checking:
             self._write(module)
+            if self.snapshots is not None:
+                self.snapshots.mkdir(parents=True, exist_ok=True)
+                snapshot = self.snapshots / f"step{trainer.global_step:07d}{''.join(self.path.suffixes)}"
+                shutil.copyfile(self.path, f"{snapshot}.part")
+                os.replace(f"{snapshot}.part", snapshot)  # whole or absent
 
     def on_validation_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         self._export(trainer, module)

@@ -3,7 +3,9 @@
 Does nothing unless the trainer has a ``WandbLogger``. The clips are the same every time (the
 first of the validation split, cut to ``seconds``), so that the dashboard's audio panel steps
 through how one recording sounds as training goes; the sources are logged with the first
-validation. Runs on rank 0 only; audio logged this way is kept in offline runs too.
+validation. Where the data has other instruments' versions of its audio (``data.inputs``), the
+model hears one of those, so the panel shows the translation into the target. Runs on rank 0
+only; audio logged this way is kept in offline runs too.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ class ValidationAudio(pl.Callback):
     def on_validation_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         logger = next((logger for logger in trainer.loggers if isinstance(logger, WandbLogger)), None)
         clips = getattr(trainer.datamodule, "val_clips", [])[: self.clips]
+        versions = getattr(trainer.datamodule, "val_inputs", None)
+        if versions:  # the last version, then the one before: other instruments, usually
+            clips = [versions[-1 - index % len(versions)][index] for index in range(len(clips))]
         if logger is None or not trainer.is_global_zero or trainer.sanity_checking or not clips:
             return
         import wandb

@@ -8,12 +8,18 @@ on): then the last ``val_share`` of every file is the validation split, so that
 even a single recording is validated on music it was not trained on.
 Everything is decoded once into memory at the model's sample rate.
 
+With ``inputs`` (a folder of sub-folders that hold the same music, file for file, played by
+other instruments: ``scripts/render_data.py targets``), a crop's ``input`` is the same crop of
+one of those versions and its ``audio`` the target's: a decoder then learns to render any
+instrument's codes as the target instrument. Without it the input is the target itself.
+
 Training crops are a pure function of (seed, epoch, index): different every
 epoch, different on every DDP rank (each rank sees other indices), and the same
 when a run is repeated. They start on whole top-level latent frames, so that a
 frozen encoder's codes can be sliced from codes computed once per clip. Validation
 uses fixed, evenly spaced crops. Items are dicts: ``audio`` (1, length), and the
-``clip`` index and ``start`` sample they were cut from.
+``clip`` index and ``start`` sample they were cut from; with ``inputs`` also ``input``
+(1, length) and ``input_clip``, its index in ``TrainingCorpus.inputs``.
 """
 
 from __future__ import annotations
@@ -56,26 +62,57 @@ def corpus_files(root: Path, split: str) -> list[Path]:
     return files
 
 
-def split_tails(clips: list[np.ndarray], share: float, minimum: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Training and validation clips: the last ``share`` of every clip (at least ``minimum`` samples, where the
-    clip is long enough to keep as much for training) is validation."""
-    train, val = [], []
-    for clip in clips:
-        cut = len(clip) - max(int(len(clip) * share), minimum)
-        if cut < minimum:  # too short to split: training only
-            train.append(clip)
-            continue
-        train.append(clip[:cut])
-        val.append(clip[cut:])
+def tail_cut(length: int, share: float, minimum: int) -> int | None:
+    """Where a clip of ``length`` samples splits into training and validation: its last ``share`` (at least
+    ``minimum`` samples) is validation; None when the clip is too short to keep as much for training."""
+    cut = length - max(int(length * share), minimum)
+    return cut if cut >= minimum else None
+
+
+def split_at(clips: list[np.ndarray], cuts: list[int | None]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Training and validation clips at ``cuts`` (``tail_cut``'s); a clip without a cut is training only."""
+    train = [clip if cut is None else clip[:cut] for clip, cut in zip(clips, cuts, strict=True)]
+    val = [clip[cut:] for clip, cut in zip(clips, cuts, strict=True) if cut is not None]
     return train, val
+
+
+def parallel_versions(root: Path, files: list[Path], inputs: Path) -> list[list[Path]]:
+    """For every sub-folder of ``inputs`` that holds the same file names as ``files`` (under ``root``), those
+    files in that order: the same music played by another instrument. One line when a version is partial."""
+    names = [path.relative_to(root) for path in files]
+    versions = []
+    for folder in sorted(p for p in inputs.iterdir() if p.is_dir()) if inputs.is_dir() else []:
+        present = [(folder / name).is_file() for name in names]
+        if all(present):
+            versions.append([folder / name for name in names])
+        elif any(present):
+            missing = names[present.index(False)]
+            raise JukestyleError(f"{folder / missing}: missing; data.inputs' versions must hold every file of {root}")
+    if not versions:
+        raise JukestyleError(f"{inputs}: no sub-folder holds the files of {root} (data.inputs)")
+    return versions
+
+
+def _fitted(clip: np.ndarray, length: int) -> np.ndarray:
+    """``clip`` cut or zero-padded to ``length`` samples (versions of a score end a little apart)."""
+    return clip[:length] if len(clip) >= length else np.pad(clip, (0, length - len(clip)))
 
 
 class RandomCrops(Dataset):
     """``size`` random crops of ``length`` samples per epoch, drawn in proportion to clip length, starting on
-    multiples of ``align`` samples."""
+    multiples of ``align`` samples; with ``inputs`` (versions of the clips), each crop's input from a random one."""
 
-    def __init__(self, clips: list[np.ndarray], length: int, size: int, seed: int = 0, align: int = 1) -> None:
+    def __init__(
+        self,
+        clips: list[np.ndarray],
+        length: int,
+        size: int,
+        seed: int = 0,
+        align: int = 1,
+        inputs: list[list[np.ndarray]] | None = None,
+    ) -> None:
         self.clips, self.length, self.size, self.seed, self.align = clips, length, size, seed, align
+        self.inputs = inputs
         lengths = np.array([len(clip) for clip in clips], dtype=np.float64)
         self.weights = lengths / lengths.sum()
         self.epoch = 0
@@ -87,29 +124,45 @@ class RandomCrops(Dataset):
         rng = np.random.default_rng([self.seed, self.epoch, index])
         clip = int(rng.choice(len(self.clips), p=self.weights))
         start = int(rng.integers(0, max(len(self.clips[clip]) - self.length, 0) // self.align + 1)) * self.align
-        return _item(self.clips, clip, start, self.length)
+        version = int(rng.integers(len(self.inputs))) if self.inputs else None
+        return _item(self.clips, clip, start, self.length, self.inputs, version)
 
 
 class FixedCrops(Dataset):
-    """Crops at fixed places: up to ``per_clip`` evenly spaced crops of every clip."""
+    """Crops at fixed places: up to ``per_clip`` evenly spaced crops of every clip; with ``inputs``, the crops
+    take their inputs from the versions in turn."""
 
-    def __init__(self, clips: list[np.ndarray], length: int, per_clip: int = 1) -> None:
+    def __init__(
+        self, clips: list[np.ndarray], length: int, per_clip: int = 1, inputs: list[list[np.ndarray]] | None = None
+    ) -> None:
         self.items = []
         for index, clip in enumerate(clips):
             starts = np.linspace(0, max(len(clip) - length, 0), num=per_clip).astype(int)
             self.items += [(index, int(start)) for start in dict.fromkeys(starts)]
-        self.clips, self.length = clips, length
+        self.clips, self.length, self.inputs = clips, length, inputs
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, index: int) -> dict:
         clip, start = self.items[index]
-        return _item(self.clips, clip, start, self.length)
+        version = index % len(self.inputs) if self.inputs else None
+        return _item(self.clips, clip, start, self.length, self.inputs, version)
 
 
-def _item(clips: list[np.ndarray], clip: int, start: int, length: int) -> dict:
-    return {"audio": torch.from_numpy(_crop(clips[clip], start, length)), "clip": clip, "start": start}
+def _item(
+    clips: list[np.ndarray],
+    clip: int,
+    start: int,
+    length: int,
+    inputs: list[list[np.ndarray]] | None = None,
+    version: int | None = None,
+) -> dict:
+    item = {"audio": torch.from_numpy(_crop(clips[clip], start, length)), "clip": clip, "start": start}
+    if version is not None:
+        item["input"] = torch.from_numpy(_crop(inputs[version][clip], start, length))
+        item["input_clip"] = version * len(clips) + clip
+    return item
 
 
 def _crop(clip: np.ndarray, start: int, length: int) -> np.ndarray:
@@ -131,6 +184,7 @@ class TrainingCorpus:
     batch_size: int
     root: str
     seed: int
+    inputs: list[np.ndarray] = ()  # with parallel versions: every version's training clips, version after version
 
 
 class CorpusDataModule(pl.LightningDataModule):
@@ -146,8 +200,11 @@ class CorpusDataModule(pl.LightningDataModule):
         val_share: float = 0.1,
         num_workers: int = 0,
         seed: int = 0,
+        inputs: str | None = None,
     ) -> None:
-        """``val_share``: for a folder of audio files without splits, the share of each file kept for validation."""
+        """``val_share``: for a folder of audio files without splits, the share of each file kept for validation.
+        ``inputs``: for such a folder, a folder of sub-folders holding the same files played by other instruments,
+        the inputs whose codes the target audio is learnt from (a decoder's training)."""
         super().__init__()
         if root is None:
             raise JukestyleError("data.root is not set: give the folder of audio to train on (data.root=<folder>)")
@@ -155,6 +212,7 @@ class CorpusDataModule(pl.LightningDataModule):
             raise JukestyleError(f"data.val_share must be between 0 and 1, got {val_share}")
         self.val_share = val_share
         self.root = Path(root)
+        self.inputs = None if inputs is None else Path(inputs)
         self.sample_rate, self.batch_size, self.num_workers, self.seed = sample_rate, batch_size, num_workers, seed
         # Crops are a whole number of top-level latent frames, so every level sees whole frames.
         self.crop_multiple = crop_multiple
@@ -162,17 +220,26 @@ class CorpusDataModule(pl.LightningDataModule):
         self.crops_per_epoch, self.val_crops_per_clip = crops_per_epoch, val_crops_per_clip
         self.train_clips: list[np.ndarray] = []
         self.val_clips: list[np.ndarray] = []
+        self.train_inputs: list[list[np.ndarray]] | None = None  # per version, aligned with the clips
+        self.val_inputs: list[list[np.ndarray]] | None = None
 
     def setup(self, stage: str | None = None) -> None:
         if not self.train_clips:
             self.train_clips, self.val_clips = self._read()
         self.train_set = RandomCrops(
-            self.train_clips, self.crop_length, self.crops_per_epoch, self.seed, align=self.crop_multiple
+            self.train_clips,
+            self.crop_length,
+            self.crops_per_epoch,
+            self.seed,
+            align=self.crop_multiple,
+            inputs=self.train_inputs,
         )
-        self.val_set = FixedCrops(self.val_clips, self.crop_length, self.val_crops_per_clip)
+        self.val_set = FixedCrops(self.val_clips, self.crop_length, self.val_crops_per_clip, self.val_inputs)
 
     def _read(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
         if has_splits(self.root):
+            if self.inputs is not None:
+                raise JukestyleError(f"{self.root}: data.inputs needs a plain folder of audio files, not splits")
             return tuple(
                 [load_audio(path, self.sample_rate) for path in corpus_files(self.root, split)]
                 for split in ("train", "val")
@@ -182,20 +249,27 @@ class CorpusDataModule(pl.LightningDataModule):
             raise JukestyleError(
                 f"{self.root}: no audio (expected audio files, manifest.csv, or train/ and val/ folders of audio)"
             )
-        train, val = split_tails(
-            [load_audio(path, self.sample_rate) for path in files], self.val_share, self.crop_length
-        )
-        if not val:
+        clips = [load_audio(path, self.sample_rate) for path in files]
+        cuts = [tail_cut(len(clip), self.val_share, self.crop_length) for clip in clips]
+        if all(cut is None for cut in cuts):
             seconds = 2 * self.crop_length / self.sample_rate
             raise JukestyleError(
                 f"{self.root}: no file is long enough to hold out validation audio (at least {seconds:.1f} s)"
             )
-        return train, val
+        if self.inputs is not None:
+            rate = self.sample_rate
+            versions = [
+                [_fitted(load_audio(path, rate), len(clip)) for path, clip in zip(paths, clips, strict=True)]
+                for paths in parallel_versions(self.root, files, self.inputs)
+            ]
+            self.train_inputs, self.val_inputs = map(list, zip(*(split_at(v, cuts) for v in versions), strict=True))
+        return split_at(clips, cuts)
 
     def training_corpus(self) -> TrainingCorpus:
         """The training split as pre-training sees it (after ``setup``)."""
+        inputs = [clip for version in self.train_inputs or [] for clip in version]
         return TrainingCorpus(
-            self.train_clips, self.crop_length, self.crop_multiple, self.batch_size, str(self.root), self.seed
+            self.train_clips, self.crop_length, self.crop_multiple, self.batch_size, str(self.root), self.seed, inputs
         )
 
     def set_epoch(self, epoch: int) -> None:

@@ -99,7 +99,7 @@ class VQVAEPretrainModule(pl.LightningModule):
         self.loss.calibrate(corpus.clips[:_CALIBRATION_CLIPS])
         if self.stage == "decoder" and self.hparams.cache_codes and self._code_cache is None:
             started = time.monotonic()
-            self.cache_codes(corpus.clips, corpus.crop_length, corpus.crop_multiple)
+            self.cache_codes(corpus.inputs or corpus.clips, corpus.crop_length, corpus.crop_multiple)
             print(f"encoded the training corpus once in {time.monotonic() - started:.0f} s (decoder stage)")
         if not self._resumed and self.stage == "full":
             frames_per_batch = corpus.batch_size * corpus.crop_length
@@ -111,7 +111,8 @@ class VQVAEPretrainModule(pl.LightningModule):
                     codebook.resume_ema(frames_per_batch // self.model.hop_length(level))  # Jukebox's restore_k
 
     def cache_codes(self, clips: list, crop_length: int, frame: int) -> None:
-        """Decoder stage: encode the training clips once; training crops (``clip``, ``start``) slice their codes."""
+        """Decoder stage: encode the training clips (or their inputs' versions) once; training crops (``clip`` or
+        ``input_clip``, ``start``) slice their codes."""
         if self.stage != "decoder":
             raise ConfigError("codes can be cached for the decoder stage only: the full stage trains the encoder")
         self._code_cache = CodeCache(self.model, clips, self.levels, crop_length, frame)
@@ -158,11 +159,14 @@ class VQVAEPretrainModule(pl.LightningModule):
 
     # -- steps -----------------------------------------------------------------
     def _outputs(self, batch: dict, training: bool) -> dict[int, LevelOutput]:
-        audio = batch["audio"]
+        # The model hears the batch's input (another instrument's version of the audio, when the data has
+        # them) and is asked for its audio: reconstruction, or a decoder's translation into the target's timbre.
+        audio = batch.get("input", batch["audio"])
         if training and self._code_cache is not None:  # decoder stage: the frozen encoder's codes, computed once
+            clips = batch.get("input_clip", batch["clip"])
             outputs = {}
             for level in self.levels:
-                codes = self._code_cache.crops(level, batch["clip"], batch["start"]).to(audio.device)
+                codes = self._code_cache.crops(level, clips, batch["start"]).to(audio.device)
                 outputs[level] = LevelOutput(self.model.decode(codes, level), codes, audio.new_zeros(()), {})
             return outputs
         full = self.stage == "full"

@@ -14,11 +14,12 @@ pitch) combinations) as FLAC files with a ``manifest.csv``. Files are written
 atomically and the manifest last, so an interrupted run leaves no partial
 file; re-running skips files that already match the manifest's checksum.
 
-``targets`` renders minutes of each of the paper's six instruments (flute, piano,
-trumpet, violin, sine, sawtooth; same synths as ``experiments``) to train decoders
-on (``experiment=train_decoder data.root=data/targets/<instrument>``): notes and
-phrases across each range, never the pitches of Experiment 1 nor the pieces of
-Experiments 2 and 3. Same manifest and skipping as ``corpus``.
+``targets`` renders the same scores (minutes of notes, chords and scale phrases, never the
+pitches of Experiment 1 nor the pieces of Experiments 2 and 3) with each of the experiments'
+nine instruments (same synths as ``experiments``): ``<out>/<instrument>/<score>.flac``, a
+parallel corpus to train decoders on (``experiment=train_decoder
+data.root=data/targets/<instrument> data.inputs=data/targets``). Same manifest and skipping
+as ``corpus``.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from jukestyle.audio.corpus_plan import TARGET_INSTRUMENTS, plan_corpus, plan_target, program_list  # noqa: E402
+from jukestyle.audio.corpus_plan import TARGET_INSTRUMENTS, plan_corpus, plan_targets, program_list  # noqa: E402
 from jukestyle.audio.io import save_audio  # noqa: E402
 from jukestyle.audio.pieces import (  # noqa: E402
     moonlight_opening,
@@ -123,9 +124,9 @@ def render_targets(out: Path, instruments: list[str], minutes: float, seed: int,
     manifest_path = out / "manifest.csv"
     previous = _read_manifest(manifest_path)
     kept = [row for row in previous.values() if row["instrument"] not in instruments]  # other instruments stay
-    rows = []
+    rows, scores = [], plan_targets(minutes * 60, seed)
     for instrument in instruments:
-        for name, notes in plan_target(instrument, minutes * 60, seed):
+        for name, notes in scores:
             relative = f"{instrument}/{name}.flac"
             path, old = out / relative, previous.get(relative)
             if _up_to_date(path, old):
@@ -150,7 +151,7 @@ EXPERIMENT_COLUMNS = ["id", "experiment", "instrument", "piece", "file", "sha256
 PAIR_COLUMNS = ["pair_id", "experiment", "content", "style"]
 NOTES = {"C4": 60, "G4": 67}  # G4 versions are for the channel maps, not for pairs
 # the GM programs of Experiment 1 (the sine and sawtooth are numpy tones); the targets use the same ones
-EXPERIMENT_1_PROGRAMS = {name: program for name, program in TARGET_INSTRUMENTS.items() if program is not None}
+EXPERIMENT_1_PROGRAMS = {name: TARGET_INSTRUMENTS[name] for name in ("flute", "piano", "trumpet", "violin")}
 NOTE_SECONDS = 2.6  # note-on time; with the trimmed release each file lasts about 3 s
 
 
@@ -239,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     corpus.add_argument("--seed", type=int, default=0)
     corpus.add_argument("--scale", type=float, default=1.0, help="1.0 gives about 86 minutes of training audio")
     corpus.add_argument("--programs", default=None, help="comma-separated GM program names or numbers (default: all)")
-    targets = commands.add_parser("targets", help="minutes of each of the six instruments, to train decoders on")
+    targets = commands.add_parser("targets", help="the same scores played by each instrument, to train decoders on")
     targets.add_argument("--out", type=Path, default=REPO / "data" / "targets")
     targets.add_argument("--minutes", type=float, default=5.0, help="audio per instrument")
     targets.add_argument("--instruments", default=",".join(TARGET_INSTRUMENTS), help="comma-separated")

@@ -142,8 +142,8 @@ def test_bad_pairs_are_reported_and_the_run_goes_on(files, tmp_path):
         ("model=jukebox_5b", "put vqvae.pth.tar (7.4 MB, sha256 69745413"),
         (
             "experiment=paper_all method.alpha=0.5",
-            "error: method.alpha=0.5: this experiment runs several methods (identity, codebook, gram, adain, wct) "
-            "and ignores `method`; set task.module.methods.<name>.alpha instead",
+            "error: method.alpha=0.5: this experiment runs several methods (identity, codebook, gram, adain, wct, "
+            "decoder) and ignores `method`; set task.module.methods.<name>.alpha instead",
         ),
     ],
 )

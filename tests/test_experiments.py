@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from jukestyle.jukebox import build_vqvae
 
 EXPERIMENTS = sorted(path.stem for path in (REPO / "configs" / "experiment").glob("*.yaml"))
 TINY_PARAMETERS = sum(p.numel() for p in build_vqvae("tiny").parameters())
-TRANSFER_METHODS = {"paper_all": {"identity", "codebook", "gram", "adain", "wct"}}
+TRANSFER_METHODS = {"paper_all": {"identity", "codebook", "gram", "adain", "wct", "decoder"}}
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +59,7 @@ def test_all_experiments_are_tested():
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
-def test_experiment_runs(experiment, pair_files, tiny_corpus, tmp_path):
+def test_experiment_runs(experiment, pair_files, tiny_corpus, tiny_decoders, tmp_path):
     out = tmp_path / "run"
     if experiment in ("pretrain_vqvae", "train_decoder"):  # train_decoder: a plain folder of one's recordings
         root = tiny_corpus if experiment == "pretrain_vqvae" else pair_files[0].parent
@@ -83,6 +84,11 @@ def test_experiment_runs(experiment, pair_files, tiny_corpus, tmp_path):
     if "gram" in experiment or experiment == "paper_all":
         key = "task.module.methods.gram" if experiment == "paper_all" else "method"
         overrides.append(f"{key}.lbfgs.max_iter=2")
+    if experiment == "paper_all":  # the decoder row: the tiny model's own decoder for the style's instrument
+        decoders = tmp_path / "decoders"
+        decoders.mkdir()
+        shutil.copy(tiny_decoders[2], decoders / "square.pth.tar")  # the style is square-G4
+        overrides.append(f"task.module.methods.decoder.checkpoint={decoders}")
     run_config(overrides, out)
     hparams = yaml.safe_load(next(out.glob("csv/version_*/hparams.yaml")).read_text())
     assert hparams["parameters/trainable"] == 0 and hparams["parameters/frozen"] == TINY_PARAMETERS

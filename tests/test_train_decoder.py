@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,11 +13,15 @@ import torch
 from cli_runs import run_cli
 from hydra_runs import run_config
 from project import REPO, TINY_MODEL
+from torch.utils.data import default_collate
 
 import jukestyle
+from datamodules.corpus import CorpusDataModule
 from jukestyle.errors import ConfigError
 from jukestyle.jukebox import build_vqvae, read_checkpoint
 from jukestyle.jukebox.decoder_checkpoint import codes_digest
+from jukestyle.jukebox.losses import MelLoss
+from lightning_modules.vqvae_pretrain import VQVAEPretrainModule
 
 CONTENT, STYLE = REPO / "data" / "exp1" / "piano-C4.flac", REPO / "data" / "exp1" / "flute-G4.flac"
 
@@ -26,13 +31,22 @@ def base_model():
     return build_vqvae("tiny", seed=0)
 
 
+def parallel_targets(root: Path, instruments=("flute", "violin")) -> Path:
+    """``root/<instrument>/<note>.flac``: the same two notes played by each instrument (as ``render_data.py
+    targets`` writes them)."""
+    for instrument in instruments:
+        (root / instrument).mkdir(parents=True)
+        for note in ("C4", "G4"):
+            shutil.copy(REPO / "data" / "exp1" / f"{instrument}-{note}.flac", root / instrument / f"{note}.flac")
+    return root
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("flute")  # an instrument's recordings: plain files, no splits
-    for note in ("C4", "G4"):
-        shutil.copy(REPO / "data" / "exp1" / f"flute-{note}.flac", folder)
+    targets = parallel_targets(tmp_path_factory.mktemp("targets"))  # plain files, no splits
     out = tmp_path_factory.mktemp("train_decoder")
-    overrides = ["experiment=train_decoder", TINY_MODEL, "logger=csv", f"data.root={folder}"]
+    overrides = ["experiment=train_decoder", TINY_MODEL, "logger=csv"]
+    overrides += [f"data.root={targets / 'flute'}", f"data.inputs={targets}"]
     overrides += ["data.batch_size=2", "data.crops_per_epoch=4", "data.crop_seconds=0.1", "trainer.max_steps=3"]
     overrides += ["trainer.val_check_interval=2", "+trainer.limit_val_batches=2", "trainer.enable_progress_bar=false"]
     overrides += ["callbacks.model_checkpoint.every_n_train_steps=2", "task.module.warmup_steps=1"]
@@ -55,6 +69,34 @@ def test_the_export_holds_the_trained_decoder_alone(trained):
     assert any(not torch.equal(saved["decoder"][key], value) for key, value in model.decoders[2].state_dict().items())
     assert saved["training"]["stage"] == "decoder" and saved["loss"] == "MelLoss"
     assert not (trained / "vqvae.pth.tar").exists() and (trained / "checkpoints" / "last.ckpt").is_file()
+    snapshots = sorted(path.name for path in (trained / "snapshots").iterdir())
+    assert snapshots == ["step0000002.pth.tar", "step0000003.pth.tar"]  # each validation's, and the last
+    assert read_checkpoint(trained / "snapshots" / snapshots[-1])["step"] == 3
+
+
+def test_with_inputs_the_decoder_learns_from_the_other_instruments_codes(tmp_path):
+    data = CorpusDataModule(
+        str(parallel_targets(tmp_path) / "flute"), inputs=str(tmp_path), crop_seconds=0.1, batch_size=4
+    )
+    data.setup("fit")
+    module = VQVAEPretrainModule(base_model(), MelLoss(), levels=[2], stage="decoder", codebook_init="keep")
+    corpus = data.training_corpus()
+    module.cache_codes(corpus.inputs, corpus.crop_length, corpus.crop_multiple)
+    items = [data.train_set[index] for index in range(20)]
+    flute = next(item for item in items if item["input_clip"] < 2)  # versions sorted: flute's clips, then violin's
+    violin = next(item for item in items if item["input_clip"] >= 2)
+    batch = default_collate([flute, violin])
+    assert not torch.equal(batch["input"], batch["audio"])  # the second crop hears the violin
+    cached = module._outputs(batch, training=True)[2].codes  # training: the codes of the inputs, cached
+    assert torch.equal(cached, module._code_cache.crops(2, batch["input_clip"], batch["start"]))
+    assert not torch.equal(cached, module._code_cache.crops(2, batch["clip"], batch["start"]))
+    validation = default_collate([data.val_set[index] for index in range(2)])
+    with torch.no_grad():  # validation: the model hears the input and is scored against the target
+        heard = module._outputs(validation, training=False)[2].codes
+        assert torch.equal(heard, module.model.encode(validation["input"], 2))
+        loss, _, _ = module.batch_losses(validation, training=False)
+        outputs = module._outputs(validation, training=False)
+        assert torch.allclose(loss, module.loss(validation["audio"], outputs[2].reconstruction)["loss"])
 
 
 def test_the_trained_decoder_transfers_through_the_cli_and_the_api(trained, tmp_path):

@@ -188,40 +188,39 @@ def program_list(names: str | None) -> list[int] | None:
     return [int(name) if name.isdigit() else program_number(name) for name in names.split(",")]
 
 
-# -- targets: minutes of one instrument, to train a decoder on ---------------------------------
-TARGET_INSTRUMENTS = {  # the paper's six instruments: GM programs, or None for the numpy tones
+# -- targets: the same scores played by every instrument, to train decoders on --------------------
+TARGET_INSTRUMENTS = {  # the paper's instruments: GM programs, or None for the numpy tones
     "flute": "flute",
     "piano": "acoustic_grand_piano",
     "trumpet": "trumpet",
     "violin": "violin",
     "sine": None,
     "sawtooth": None,
+    "guitar": "acoustic_guitar_nylon",  # Experiment 2
+    "banjo": "banjo",  # Experiment 3
+    "organ": "church_organ",  # Experiment 3
 }
-TONE_RANGE = (48, 84)  # C3-C6 for the synthetic tones
+# One range for every instrument, so that each score exists in every timbre (a parallel corpus: a decoder
+# learns to render any instrument's codes of a score as its own instrument's recording of it). It spans the
+# experiments' notes and pieces on both sides; a synth beyond an instrument's playable range still sounds.
+TARGET_RANGE = (40, 84)  # E2-C6
 TARGET_FILE_SECONDS = 30.0  # about this much audio per file
 _TARGET_STREAM = 6  # in the seed of the targets' random numbers: apart from the corpus's ([seed, program])
 
 
-def plan_target(instrument: str, seconds: float, seed: int = 0) -> list[tuple[str, list[Note]]]:
-    """(name, notes) of the files of ``seconds`` of ``instrument``: notes across its range and scale phrases
-    (chords too on the piano), never at the pitches of Experiment 1 (C4, G4), and none of Experiments 2-3's
-    pieces. The plan is a pure function of its arguments."""
-    if instrument not in TARGET_INSTRUMENTS:
-        raise ValueError(f"unknown target instrument {instrument!r}; targets: {', '.join(TARGET_INSTRUMENTS)}")
-    program_name = TARGET_INSTRUMENTS[instrument]
-    low, high = TONE_RANGE if program_name is None else playable_range(program_number(program_name))
-    allowed = [p for p in range(low, high + 1) if p not in EXPERIMENT_PITCHES]
-    kinds = [("notes", _notes, 14), ("phrases", _phrases, 3)]
-    if instrument == "piano":
-        kinds.append(("chords", _chords, 8))
-    rng = np.random.default_rng([seed, _TARGET_STREAM, list(TARGET_INSTRUMENTS).index(instrument)])
+def plan_targets(seconds: float, seed: int = 0) -> list[tuple[str, list[Note]]]:
+    """(name, notes) of the scores every target instrument plays, ``seconds`` in all: single notes, chords and
+    scale phrases across ``TARGET_RANGE``, never at the pitches of Experiment 1 (C4, G4), and none of
+    Experiments 2-3's pieces. The plan is a pure function of its arguments."""
+    allowed = [p for p in range(TARGET_RANGE[0], TARGET_RANGE[1] + 1) if p not in EXPERIMENT_PITCHES]
+    kinds = [("notes", _notes, 14), ("phrases", _phrases, 3), ("chords", _chords, 8)]
+    rng = np.random.default_rng([seed, _TARGET_STREAM])
     files, total = [], 0.0
     while total < seconds:
         kind, build, count = kinds[len(files) % len(kinds)]
         timeline = _Timeline()
         while timeline.cursor < TARGET_FILE_SECONDS:
-            part = build(allowed, count, rng)
-            timeline.add(part.notes)
-        files.append((f"{instrument}-{len(files):03d}-{kind}", timeline.notes))
+            timeline.add(build(allowed, count, rng).notes)
+        files.append((f"{len(files):03d}-{kind}", timeline.notes))
         total += timeline.cursor
     return files

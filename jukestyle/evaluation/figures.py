@@ -93,3 +93,28 @@ def selective_channels_figure(
     figure.colorbar(image, ax=axis, label="activity / column max")
     figure.tight_layout()
     return figure
+
+
+def metric_curves_figure(
+    xs: list[float],
+    curves: dict[str, list[float]],
+    baselines: dict[str, dict[str, float]],
+    xlabel: str,
+    title: str = "",
+) -> plt.Figure:
+    """One panel per metric: its curve against ``xs``, and each baseline method's value as a dashed line."""
+    figure, axes = plt.subplots(1, len(curves), figsize=(4.2 * len(curves), 3.4), dpi=100, squeeze=False)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for axis, (metric, values) in zip(axes[0], curves.items(), strict=True):
+        axis.plot(xs, values, marker="o", color="black", label="decoder")
+        for index, (method, metrics) in enumerate(baselines.items()):
+            if np.isfinite(metrics.get(metric, np.nan)):
+                colour = colours[index % len(colours)]
+                axis.axhline(metrics[metric], linestyle="--", linewidth=1, color=colour, label=method)
+        axis.set(xlabel=xlabel, title=metric.replace("_", " "))
+        axis.grid(alpha=0.3)
+    axes[0][0].legend(fontsize="small", loc="best")
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    return figure

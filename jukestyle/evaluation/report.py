@@ -1,11 +1,11 @@
 """A run's report: ``report.md`` and ``figures/*.png`` from its records.
 
-Per experiment: a table of the style-win rate and the mean metrics of every
-method, with the reference rows that show each metric's scale (the plain
-reconstruction, and the content and the style themselves as the output); the
-paper's bar plots (l2-mfcc to the source and to the style for each method, as
-its Figs. 2-4): one panel per pair for experiments of a few pairs, the mean over
-pairs otherwise, plus the paper's own Fig. 2 pair (piano to violin); and links to
+Over all pairs (when they span several experiments), then per experiment: a table of the
+style-win rate and the mean metrics of every method, with the reference rows that show
+each metric's scale (the plain reconstruction, and the content and the style themselves
+as the output); the paper's bar plots (l2-mfcc to the source and to the style for each
+method, as its Figs. 2-4): one panel per pair for experiments of a few pairs, the mean
+over pairs otherwise, plus the paper's own Fig. 2 pair (piano to violin); and links to
 the audio.
 """
 
@@ -205,7 +205,10 @@ def write_report(output_dir: Path, records: list[dict]) -> Path:
         "taken as the output.",
         "",
     ]
-    for experiment, rows in experiments(records).items():
+    groups = experiments(records)
+    if len(groups) > 1:  # e.g. the paper's 34 pairs: how each method does over all of them
+        lines += ["## All pairs", "", *summary_table(records), ""]
+    for experiment, rows in groups.items():
         lines += [f"## {_title(experiment)}", "", *summary_table(rows), ""]
         lines += [f"![{path.stem}](figures/{path.name})" for path in figures.get(experiment, [])] + [""]
         lines += ["<details><summary>audio</summary>", ""]

@@ -11,7 +11,9 @@ closer to one recording than to the decoder's training audio.
 
 ``checkpoint`` is one decoder file, or a folder of them named ``<instrument>.pth.tar``:
 then each style gets the decoder of its instrument, the part of its file name before the
-first '-' (``flute-C4.flac``, ``banjo-oh_susanna.flac``: the naming of ``data/``).
+first '-' (``flute-C4.flac``, ``banjo-oh_susanna.flac``: the naming of ``data/``). Unset,
+it is ``checkpoints/decoders``: the bundled model's decoders for the experiments' nine
+instruments (see ``checkpoints/decoders/DECODERS.md``).
 """
 
 from __future__ import annotations
@@ -22,12 +24,13 @@ from pathlib import Path
 import torch
 
 from jukestyle.errors import ConfigError
-from jukestyle.jukebox import VQVAE
+from jukestyle.jukebox import BUNDLED_CHECKPOINT, VQVAE
 from jukestyle.jukebox.decoder_checkpoint import read_decoder, with_decoder
 from jukestyle.methods.base import Method, MethodOutput, in_range
 from jukestyle.methods.features import AdaIN
 
 SUFFIX = ".pth.tar"
+BUNDLED_DECODERS = BUNDLED_CHECKPOINT.parent / "decoders"  # the bundled model's, one per instrument
 
 
 def style_instrument(style_name: str) -> str:
@@ -36,13 +39,16 @@ def style_instrument(style_name: str) -> str:
 
 
 class TrainedDecoder(Method):
-    """``checkpoint``: a decoder file or a folder of ``<instrument>.pth.tar``; ``level``: theirs when not given."""
+    """``checkpoint``: a decoder file or a folder of ``<instrument>.pth.tar`` (unset: the bundled model's, where
+    this installation has them); ``level``: theirs when not given."""
 
     name = "decoder"
 
     def __init__(
         self, checkpoint: str | None = None, alpha: float = 0.0, eps: float = 1e-5, level: int | None = None
     ) -> None:
+        if checkpoint is None and BUNDLED_DECODERS.is_dir():
+            checkpoint = BUNDLED_DECODERS
         self.checkpoint = None if checkpoint is None else str(checkpoint)
         self.by_instrument = self.checkpoint is not None and Path(self.checkpoint).is_dir()
         self._files = self._decoder_files()

@@ -14,9 +14,8 @@ from project import REPO
 from jukestyle.audio.corpus_plan import (
     EXPERIMENT_PITCHES,
     EXPERIMENT_PROGRAMS,
-    TARGET_INSTRUMENTS,
     plan_corpus,
-    plan_target,
+    plan_targets,
     playable_range,
 )
 from jukestyle.audio.render import GM_PROGRAMS, Note, Renderer, midi_to_hz, program_number
@@ -102,13 +101,14 @@ def test_render_corpus_script_writes_files_and_manifest(tmp_path):
 
 
 # -- targets: minutes of one instrument, for trained decoders ---------------------------------
-@pytest.mark.parametrize("instrument", list(TARGET_INSTRUMENTS))
-def test_target_plans_last_their_minutes_and_avoid_the_experiments_pitches(instrument):
-    files = plan_target(instrument, 300)
+def test_target_scores_last_their_minutes_surround_the_experiments_pitches_and_avoid_them():
+    files = plan_targets(300)
     seconds = sum(max(note.start + note.duration for note in notes) for _, notes in files)
     pitches = {note.pitch for _, notes in files for note in notes}
-    assert 270 <= seconds < 360 and not pitches & set(EXPERIMENT_PITCHES) and len(pitches) > 12
-    assert plan_target(instrument, 300) == files and plan_target(instrument, 300, seed=1) != files
+    assert 270 <= seconds < 360 and not pitches & set(EXPERIMENT_PITCHES)
+    assert {59, 61, 66, 68} <= pitches and min(pitches) < 48 and max(pitches) > 76  # around C4 and G4, wide
+    assert {name.split("-")[1] for name, _ in files} == {"notes", "phrases", "chords"}
+    assert plan_targets(300) == files and plan_targets(300, seed=1) != files
 
 
 def test_render_targets_writes_each_instruments_folder_and_keeps_the_others(tmp_path):
@@ -118,6 +118,8 @@ def test_render_targets_writes_each_instruments_folder_and_keeps_the_others(tmp_
     assert main(["targets", "--out", str(out), "--minutes", "0.2", "--instruments", "violin,sawtooth"]) == 0
     rows = read_csv(out / "manifest.csv")
     assert {row["instrument"] for row in rows} == {"violin", "sawtooth"}
+    names = {instrument: sorted(p.name for p in (out / instrument).iterdir()) for instrument in ("violin", "sawtooth")}
+    assert names["violin"] == names["sawtooth"]  # the same scores, file for file: a parallel corpus
     for row in rows:
         audio, rate = sf.read(out / row["file"], dtype="float32")
         assert rate == SR and sha256_file(out / row["file"]) == row["sha256"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -62,3 +64,60 @@ def test_a_folder_it_cannot_split_is_one_line(tmp_path, files, message):
 def test_the_held_out_share_is_checked():
     with pytest.raises(JukestyleError, match=r"data.val_share must be between 0 and 1, got 1.5"):
         CorpusDataModule("anywhere", val_share=1.5)
+
+
+# -- parallel versions: the same files played by other instruments, a decoder's inputs ---------------
+def parallel(root, instruments=("flute", "violin", "sine"), names=("a.wav", "b.flac")) -> dict:
+    """``root/<instrument>/<name>``: the same two scores (notes at 220 and 330 Hz) in each instrument's timbre,
+    a little longer or shorter from instrument to instrument, as renders of one score are."""
+    audio = {}
+    for index, instrument in enumerate(instruments):
+        for name, frequency in zip(names, (220.0, 330.0), strict=False):
+            audio[instrument, name] = write(root / instrument / name, 1.0 + 0.01 * index, frequency * (1 + index))
+    return audio
+
+
+def test_with_inputs_each_crop_hears_one_instruments_version_of_the_targets_crop(tmp_path):
+    audio = parallel(tmp_path)
+    module = corpus(tmp_path / "flute", inputs=str(tmp_path))
+    versions = ("flute", "sine", "violin")  # the sub-folders, sorted; the target's own among them
+    assert len(module.train_inputs) == len(module.val_inputs) == 3
+    for version, clips in zip(versions, module.train_inputs, strict=True):
+        for clip, target, name in zip(clips, module.train_clips, ("a.wav", "b.flac"), strict=True):
+            assert len(clip) == len(target)  # cut or padded to the target's length, split at the target's cut
+            np.testing.assert_allclose(clip, audio[version, name][: len(clip)], atol=1e-6)
+    corpus_view = module.training_corpus()
+    assert len(corpus_view.inputs) == 3 * len(corpus_view.clips)
+    heard = set()
+    for epoch in range(4):
+        module.set_epoch(epoch)
+        for item in map(module.train_set.__getitem__, range(len(module.train_set))):
+            version, clip = divmod(item["input_clip"], len(module.train_clips))
+            assert clip == item["clip"]
+            source = module.train_inputs[version][clip][item["start"] : item["start"] + CROP]
+            np.testing.assert_array_equal(item["input"][0, : len(source)].numpy(), source)
+            heard.add(version)
+    assert heard == {0, 1, 2}  # 16 crops, each from a random version: all three are heard
+    val_versions = [divmod(module.val_set[i]["input_clip"], len(module.val_clips))[0] for i in range(3)]
+    assert val_versions == [0, 1, 2]  # validation takes the versions in turn
+    assert "input" not in corpus(tmp_path / "flute").train_set[0]  # without inputs the target is the input
+
+
+@pytest.mark.parametrize(
+    ("remove", "message"),
+    [
+        ("violin/b.flac", r"violin/b\.flac: missing; data\.inputs' versions must hold every file of .*flute"),
+        (None, r"no sub-folder holds the files of .*flute \(data\.inputs\)"),
+    ],
+)
+def test_inputs_without_whole_versions_are_one_line(tmp_path, remove, message):
+    parallel(tmp_path / "versions")
+    shutil.copytree(tmp_path / "versions" / "flute", tmp_path / "flute")
+    inputs = tmp_path / "versions"
+    if remove:
+        (inputs / remove).unlink()
+    else:
+        inputs = tmp_path / "elsewhere"
+        write(inputs / "other" / "c.wav", 1.0)
+    with pytest.raises(JukestyleError, match=message):
+        corpus(tmp_path / "flute", inputs=str(inputs))

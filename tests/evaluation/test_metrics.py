@@ -152,6 +152,8 @@ def test_report_summarises_methods_with_reference_rows(tmp_path):
     assert list(summary) == ["adain", "identity", "content_as_output"]
     report = write_report(tmp_path, records).read_text()
     assert "## Experiment 1" in report and "## Experiment 2" in report
+    assert report.index("## All pairs") < report.index("## Experiment 1")  # the whole set's table first
+    assert "| adain | 3 | 33% | 7.33 | 6.67 | 80% | - |" in report  # all pairs: the two of Exp. 1 and a--b
     assert "| adain | 2 | 50% | 9 | 7 | 80% | - |" in report
     assert "| identity (reference) | 2 | 0% |" in report
     assert "c--d (adain): AudioError: too short" in report

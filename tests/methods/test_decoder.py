@@ -14,6 +14,7 @@ from jukestyle.errors import CheckpointError, ConfigError
 from jukestyle.jukebox import build_vqvae
 from jukestyle.jukebox.decoder_checkpoint import with_decoder
 from jukestyle.methods import AdaIN, TrainedDecoder
+from jukestyle.methods import decoder as decoder_module
 from jukestyle.pipeline import StyleTransfer
 
 CONTENT, STYLE, OTHER_STYLE = harmonic_tone(262, 0.3), harmonic_tone(392, 0.3), harmonic_tone(196, 0.3, partials=2)
@@ -68,7 +69,10 @@ def test_the_level_comes_from_the_decoder_file(tiny_decoders):
         TrainedDecoder(tiny_decoders[0], level=2)
 
 
-def test_missing_or_mismatching_decoders_are_one_line(tiny_model, tiny_decoders, tmp_path):
+def test_missing_or_mismatching_decoders_are_one_line(tiny_model, tiny_decoders, tmp_path, monkeypatch):
+    with pytest.raises(CheckpointError, match=r"decoders/\w+\.pth\.tar: trained on the level-2 codes of another base"):
+        TrainedDecoder().validate(tiny_model)  # unset: the bundled model's decoders, which the tiny model refuses
+    monkeypatch.setattr(decoder_module, "BUNDLED_DECODERS", tmp_path / "not_installed")
     with pytest.raises(ConfigError, match=r"decoder: set method.checkpoint=<decoder file>"):
         TrainedDecoder().validate(tiny_model)
     with pytest.raises(CheckpointError, match=r"absent\.pth\.tar: no such checkpoint file"):

@@ -1,0 +1,235 @@
+"""Ship trained decoders with their card: the decoder row on the paper's pairs against training steps.
+
+    python scripts/decoder_card.py --runs <folder of train_decoder runs, one per instrument>
+        [--baseline <an experiment=paper_all run>] [--out checkpoints/decoders] [--work outputs/decoder_card]
+
+Each run folder is named by its instrument (``<runs>/flute``: ``hydra.run.dir`` of
+``experiment=train_decoder``). The script copies every run's ``decoder.pth.tar`` to
+``<out>/<instrument>.pth.tar`` (the folder ``method=decoder`` reads), then, for every
+training step all runs kept a snapshot of, runs ``method=decoder`` with that step's decoders
+on the paper's 34 pairs (``scripts/run.py``, so finished pairs are not run again) and writes:
+
+- ``decoder_curve.csv`` and ``decoder_curve.png``: style-win rate, pitch accuracy and chroma
+  similarity over all pairs against the steps, with the baseline run's methods as lines;
+- ``DECODERS.md``: the card. Per decoder: its training (steps, wall time, minutes of target
+  audio, validation loss), size and sha256; the curve; the comparison with the baseline run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import math
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import soundfile as sf  # noqa: E402
+
+from jukestyle.errors import JukestyleError  # noqa: E402
+from jukestyle.evaluation.figures import metric_curves_figure, save_figure  # noqa: E402
+from jukestyle.evaluation.records import read_records  # noqa: E402
+from jukestyle.evaluation.report import summarise  # noqa: E402
+from jukestyle.fileio import write_text  # noqa: E402
+from jukestyle.jukebox.decoder_checkpoint import read_decoder  # noqa: E402
+
+DECODER_FILE = "decoder.pth.tar"
+SUFFIX = ".pth.tar"
+CURVE_METRICS = ("style_win_rate", "pitch_accuracy", "chroma_similarity")
+CURVE_COLUMNS = ("step", "train_minutes", *CURVE_METRICS, "l2mfcc_source", "l2mfcc_style", "pairs")
+SIZE_LIMIT = 1.5e6  # bytes: a decoder ships in git up to this size; above it, ship the command and checksum
+
+
+def decoder_runs(runs: Path) -> dict[str, Path]:
+    """{instrument: run folder} of the runs under ``runs`` that finished (``run.json``) and exported a decoder."""
+    found = {}
+    for path in sorted(runs.glob(f"*/{DECODER_FILE}")):
+        record = path.parent / "run.json"
+        if record.is_file() and json.loads(record.read_text()).get("status") == "completed":
+            found[path.parent.name] = path.parent
+        else:
+            print(f"{path.parent}: not finished, left out", file=sys.stderr)
+    if not found:
+        raise JukestyleError(f"{runs}: no finished run folder with a {DECODER_FILE} (experiment=train_decoder)")
+    return found
+
+
+def snapshot_steps(runs: dict[str, Path]) -> list[int]:
+    """The steps every run kept a snapshot of (``snapshots/step<N>.pth.tar``)."""
+    steps = None
+    for run in runs.values():
+        found = {
+            int(m.group(1)) for p in (run / "snapshots").glob(f"step*{SUFFIX}") if (m := re.search(r"(\d+)", p.name))
+        }
+        steps = found if steps is None else steps & found
+    return sorted(steps or ())
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def target_minutes(corpus: str) -> float:
+    """Minutes of audio in a decoder's training folder (its validation tails included)."""
+    files = [p for p in Path(corpus).glob("*") if p.suffix.lower() in (".flac", ".wav", ".ogg")]
+    return sum(sf.info(path).duration for path in files) / 60
+
+
+def last_validation_loss(run: Path) -> float:
+    """The run's last ``val/loss`` in its CSV log (NaN without one)."""
+    value = math.nan
+    for path in sorted(run.glob("csv/version_*/metrics.csv")):
+        with open(path, newline="") as handle:
+            for row in csv.DictReader(handle):
+                if row.get("val/loss"):
+                    value = float(row["val/loss"])
+    return value
+
+
+def evaluate(decoders: Path, out: Path, threads: int) -> dict[str, float]:
+    """``method=decoder`` with the decoders in ``decoders`` on the paper's pairs: the mean metrics over all pairs."""
+    command = [sys.executable, str(REPO / "scripts" / "run.py"), "method=decoder", f"method.checkpoint={decoders}"]
+    command += ["logger=csv", f"runtime.threads={threads}", "trainer.enable_progress_bar=false", f"hydra.run.dir={out}"]
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise JukestyleError(f"{out}: the decoder run failed: {result.stderr.strip().splitlines()[-1:]}")
+    return summarise([r for r in read_records(out / "transfers") if r["method"] == "decoder"])["decoder"]
+
+
+def _cell(value: float, name: str) -> str:
+    if not isinstance(value, float):
+        return str(value)
+    if not math.isfinite(value):
+        return "-"
+    return f"{value:.0%}" if name in ("style_win_rate", "pitch_accuracy") else f"{value:.3g}"
+
+
+def table(rows: list[dict], columns: list[str]) -> list[str]:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    return lines + ["| " + " | ".join(_cell(row[c], c) for c in columns) + " |" for row in rows]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=Path, required=True, help="folder of train_decoder runs named by instrument")
+    parser.add_argument("--baseline", type=Path, help="an experiment=paper_all run to compare with")
+    parser.add_argument("--out", type=Path, default=REPO / "checkpoints" / "decoders")
+    parser.add_argument("--work", type=Path, default=REPO / "outputs" / "decoder_card")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--steps", help="comma-separated steps to evaluate (default: every snapshot step)")
+    args = parser.parse_args(argv)
+    try:
+        runs = decoder_runs(args.runs)
+        args.out.mkdir(parents=True, exist_ok=True)
+        shipped = []
+        for instrument, run in runs.items():
+            source, target = run / DECODER_FILE, args.out / f"{instrument}{SUFFIX}"
+            contents = read_decoder(source)
+            if source.stat().st_size > SIZE_LIMIT:
+                raise JukestyleError(f"{source}: {source.stat().st_size / 1e6:.1f} MB, over the {SIZE_LIMIT / 1e6} MB")
+            shutil.copyfile(source, target)
+            training = contents.get("training", {})
+            shipped.append(
+                {
+                    "instrument": instrument,
+                    "steps": contents["step"],
+                    "train_minutes": contents.get("train_seconds", math.nan) / 60,
+                    "target_minutes": target_minutes(training.get("corpus", "")),
+                    "val_loss": last_validation_loss(run),
+                    "MB": target.stat().st_size / 1e6,
+                    "sha256": sha256(target)[:16],
+                }
+            )
+        curve = []
+        steps = snapshot_steps(runs)
+        if args.steps:
+            steps = [step for step in steps if step in {int(s) for s in args.steps.split(",")}]
+        for step in steps:
+            decoders = args.work / f"step{step:07d}" / "decoders"
+            decoders.mkdir(parents=True, exist_ok=True)
+            minutes = []
+            for instrument, run in runs.items():
+                snapshot = run / "snapshots" / f"step{step:07d}{SUFFIX}"
+                shutil.copyfile(snapshot, decoders / f"{instrument}{SUFFIX}")
+                minutes.append(read_decoder(snapshot).get("train_seconds", math.nan) / 60)
+            summary = evaluate(decoders, args.work / f"step{step:07d}", args.threads)
+            curve.append({"step": step, "train_minutes": sum(minutes) / len(minutes), **summary})
+            print(f"step {step}: " + ", ".join(f"{m} {_cell(summary[m], m)}" for m in CURVE_METRICS), flush=True)
+        with open(args.out / "decoder_curve.csv.part", "w", newline="") as handle:
+            writer = csv.DictWriter(handle, CURVE_COLUMNS, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(curve)
+        (args.out / "decoder_curve.csv.part").replace(args.out / "decoder_curve.csv")
+        baseline = {}
+        if args.baseline is not None:
+            records = [r for r in read_records(args.baseline / "transfers") if r["method"] != "decoder"]
+            baseline = summarise(records)
+        figure = metric_curves_figure(
+            [row["step"] for row in curve],
+            {metric: [row[metric] for row in curve] for metric in CURVE_METRICS},
+            {method: {m: values[m] for m in CURVE_METRICS} for method, values in baseline.items()},
+            xlabel="training steps (batch 8 of 0.5 s)",
+            title="decoder row on the paper's pairs",
+        )
+        save_figure(figure, args.out / "decoder_curve.png")
+        lines = card_lines(shipped, curve, baseline, args)
+        write_text(args.out / "DECODERS.md", "\n".join(lines))
+    except JukestyleError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"wrote {args.out / 'DECODERS.md'}")
+    return 0
+
+
+def card_lines(shipped: list[dict], curve: list[dict], baseline: dict, args: argparse.Namespace) -> list[str]:
+    lines = [
+        "# Trained decoders",
+        "",
+        "Level-2 decoders of the bundled model (`checkpoints/jukestyle_gm.pth.tar`), one per instrument of the "
+        "paper's experiments, each trained with its encoder and codebook frozen on the same scores played by every "
+        "instrument (`scripts/render_data.py targets`: notes, chords and phrases, never C4 or G4 nor the "
+        "experiments' pieces): it hears the codes of any instrument's version and learns to render its own "
+        "instrument's. `method=decoder` picks the decoder of the style's instrument (the part of the style file's "
+        "name before '-').",
+        "",
+        "    python scripts/render_data.py targets --out data/targets",
+        "    python scripts/run.py experiment=train_decoder data.root=data/targets/<instrument> "
+        "data.inputs=data/targets",
+        "    python scripts/decoder_card.py --runs <folder of the runs> --baseline <paper_all run>  # this card",
+        "",
+        "## Decoders",
+        "",
+        *table(shipped, ["instrument", "steps", "train_minutes", "target_minutes", "val_loss", "MB", "sha256"]),
+        "",
+        "train_minutes: wall time of the training (one CPU thread here); target_minutes: audio of the instrument "
+        "(a tenth held out for validation); val_loss: the last validation's multi-scale log-mel loss, the input "
+        "being another instrument's version in turn.",
+        "",
+        "## The decoder row against training steps (the paper's 34 pairs)",
+        "",
+        *table(curve, list(CURVE_COLUMNS)),
+        "",
+        "![decoder curve](decoder_curve.png)",
+        "",
+    ]
+    if baseline and curve:
+        rows = [{"method": "decoder (last step)", **curve[-1]}]
+        rows += [{"method": method, **values} for method, values in baseline.items()]
+        lines += [
+            f"## Beside the zero-shot methods ({args.baseline.name}, all 34 pairs)",
+            "",
+            *table(rows, ["method", "pairs", *CURVE_METRICS, "l2mfcc_source", "l2mfcc_style"]),
+            "",
+        ]
+    return lines
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
