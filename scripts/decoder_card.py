@@ -77,7 +77,9 @@ def sha256(path: Path) -> str:
 
 
 def target_minutes(corpus: str) -> float:
-    """Minutes of audio in a decoder's training folder (its validation tails included)."""
+    """Minutes of audio in a decoder's training folder (its validation tails included); NaN if unknown."""
+    if not corpus or not Path(corpus).is_dir():
+        return math.nan
     files = [p for p in Path(corpus).glob("*") if p.suffix.lower() in (".flac", ".wav", ".ogg")]
     return sum(sf.info(path).duration for path in files) / 60
 
@@ -93,10 +95,12 @@ def last_validation_loss(run: Path) -> float:
     return value
 
 
-def evaluate(decoders: Path, out: Path, threads: int) -> dict[str, float]:
-    """``method=decoder`` with the decoders in ``decoders`` on the paper's pairs: the mean metrics over all pairs."""
+def evaluate(decoders: Path, out: Path, threads: int, overrides: list[str]) -> dict[str, float]:
+    """``method=decoder`` with the decoders in ``decoders`` on the paper's pairs (or what ``overrides`` set): the
+    mean metrics over all pairs."""
     command = [sys.executable, str(REPO / "scripts" / "run.py"), "method=decoder", f"method.checkpoint={decoders}"]
     command += ["logger=csv", f"runtime.threads={threads}", "trainer.enable_progress_bar=false", f"hydra.run.dir={out}"]
+    command += overrides
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
     if result.returncode != 0:
         raise JukestyleError(f"{out}: the decoder run failed: {result.stderr.strip().splitlines()[-1:]}")
@@ -124,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=REPO / "outputs" / "decoder_card")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--steps", help="comma-separated steps to evaluate (default: every snapshot step)")
+    parser.add_argument("--set", action="append", default=[], help="a Hydra override for the evaluation runs")
     args = parser.parse_args(argv)
     try:
         runs = decoder_runs(args.runs)
@@ -159,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
                 snapshot = run / "snapshots" / f"step{step:07d}{SUFFIX}"
                 shutil.copyfile(snapshot, decoders / f"{instrument}{SUFFIX}")
                 minutes.append(read_decoder(snapshot).get("train_seconds", math.nan) / 60)
-            summary = evaluate(decoders, args.work / f"step{step:07d}", args.threads)
+            summary = evaluate(decoders, args.work / f"step{step:07d}", args.threads, args.set)
             curve.append({"step": step, "train_minutes": sum(minutes) / len(minutes), **summary})
             print(f"step {step}: " + ", ".join(f"{m} {_cell(summary[m], m)}" for m in CURVE_METRICS), flush=True)
         with open(args.out / "decoder_curve.csv.part", "w", newline="") as handle:

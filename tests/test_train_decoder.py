@@ -161,3 +161,24 @@ def test_a_folder_of_decoders_serves_each_pair_the_decoder_of_its_styles_instrum
         rows = {row["pair_id"]: row["error"] for row in csv.DictReader(handle) if row["reference"] == "false"}
     assert rows["piano-C4--flute-C4"] == ""
     assert "no decoder for" in rows["piano-C4--violin-C4"] and "instrument 'violin'" in rows["piano-C4--violin-C4"]
+
+
+@pytest.mark.slow
+def test_the_decoder_card_ships_the_decoders_and_measures_them_against_steps(trained, tmp_path):
+    import decoder_card
+
+    runs, out = tmp_path / "runs", tmp_path / "decoders"
+    shutil.copytree(trained, runs / "flute")  # a run folder per instrument
+    shutil.copytree(trained, runs / "violin")  # a run that did not finish (no run.json) is not shipped
+    (runs / "flute" / "run.json").write_text('{"status": "completed"}')  # as the CLI records a finished run
+    pair = [f"--set={TINY_MODEL}", "--set=data=pair", f"--set=data.content={CONTENT}", f"--set=data.style={STYLE}"]
+    assert decoder_card.main(["--runs", str(runs), "--out", str(out), "--work", str(tmp_path / "work"), *pair]) == 0
+    assert sorted(path.name for path in out.glob("*.pth.tar")) == ["flute.pth.tar"]
+    assert (out / "flute.pth.tar").read_bytes() == (trained / "decoder.pth.tar").read_bytes()
+    with open(out / "decoder_curve.csv", newline="") as handle:
+        curve = list(csv.DictReader(handle))
+    assert [(row["step"], row["pairs"]) for row in curve] == [("2", "1"), ("3", "1")]
+    assert all(0 <= float(row["pitch_accuracy"]) <= 1 for row in curve)
+    card = (out / "DECODERS.md").read_text()
+    assert "| flute | 3 |" in card and "![decoder curve](decoder_curve.png)" in card
+    assert (out / "decoder_curve.png").stat().st_size > 0
