@@ -33,7 +33,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from jukestyle.audio.io import load_audio
+from jukestyle.audio.io import load_audio, resample
 from jukestyle.errors import JukestyleError
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3"}
@@ -100,7 +100,9 @@ def _fitted(clip: np.ndarray, length: int) -> np.ndarray:
 
 class RandomCrops(Dataset):
     """``size`` random crops of ``length`` samples per epoch, drawn in proportion to clip length, starting on
-    multiples of ``align`` samples; with ``inputs`` (versions of the clips), each crop's input from a random one."""
+    multiples of ``align`` samples; with ``inputs`` (versions of the clips), each crop's input from a random one.
+    ``pitch_shift`` > 0: each crop (and its input) is resampled by a random interval of up to that many semitones
+    either way, so that a decoder meets every pitch between the notes of its data, not only the notes."""
 
     def __init__(
         self,
@@ -110,9 +112,10 @@ class RandomCrops(Dataset):
         seed: int = 0,
         align: int = 1,
         inputs: list[list[np.ndarray]] | None = None,
+        pitch_shift: float = 0.0,
     ) -> None:
         self.clips, self.length, self.size, self.seed, self.align = clips, length, size, seed, align
-        self.inputs = inputs
+        self.inputs, self.pitch_shift = inputs, float(pitch_shift)
         lengths = np.array([len(clip) for clip in clips], dtype=np.float64)
         self.weights = lengths / lengths.sum()
         self.epoch = 0
@@ -123,9 +126,21 @@ class RandomCrops(Dataset):
     def __getitem__(self, index: int) -> dict:
         rng = np.random.default_rng([self.seed, self.epoch, index])
         clip = int(rng.choice(len(self.clips), p=self.weights))
-        start = int(rng.integers(0, max(len(self.clips[clip]) - self.length, 0) // self.align + 1)) * self.align
+        if not self.pitch_shift:
+            start = int(rng.integers(0, max(len(self.clips[clip]) - self.length, 0) // self.align + 1)) * self.align
+            version = int(rng.integers(len(self.inputs))) if self.inputs else None
+            return _item(self.clips, clip, start, self.length, self.inputs, version)
+        ratio = 2 ** (rng.uniform(-self.pitch_shift, self.pitch_shift) / 12)  # > 1: higher and faster
+        span = int(np.ceil(self.length * ratio))  # the source samples that play in one crop
+        start = int(rng.integers(0, max(len(self.clips[clip]) - span, 0) // self.align + 1)) * self.align
         version = int(rng.integers(len(self.inputs))) if self.inputs else None
-        return _item(self.clips, clip, start, self.length, self.inputs, version)
+        item = _item(self.clips, clip, start, span, self.inputs, version)
+        for key in ("audio", "input"):
+            if key in item:
+                shifted = resample(item[key][0].numpy(), self.length * ratio, self.length)
+                item[key] = torch.from_numpy(_crop(shifted, 0, self.length))
+        item["ratio"] = ratio
+        return item
 
 
 class FixedCrops(Dataset):
@@ -185,6 +200,7 @@ class TrainingCorpus:
     root: str
     seed: int
     inputs: list[np.ndarray] = ()  # with parallel versions: every version's training clips, version after version
+    resampled: bool = False  # crops are pitch-shifted: their codes cannot be sliced from codes computed once
 
 
 class CorpusDataModule(pl.LightningDataModule):
@@ -201,10 +217,12 @@ class CorpusDataModule(pl.LightningDataModule):
         num_workers: int = 0,
         seed: int = 0,
         inputs: str | None = None,
+        pitch_shift: float = 0.0,
     ) -> None:
         """``val_share``: for a folder of audio files without splits, the share of each file kept for validation.
         ``inputs``: for such a folder, a folder of sub-folders holding the same files played by other instruments,
-        the inputs whose codes the target audio is learnt from (a decoder's training)."""
+        the inputs whose codes the target audio is learnt from (a decoder's training). ``pitch_shift``: training
+        crops are resampled by up to this many semitones either way (0: off)."""
         super().__init__()
         if root is None:
             raise JukestyleError("data.root is not set: give the folder of audio to train on (data.root=<folder>)")
@@ -213,6 +231,9 @@ class CorpusDataModule(pl.LightningDataModule):
         self.val_share = val_share
         self.root = Path(root)
         self.inputs = None if inputs is None else Path(inputs)
+        if not 0 <= pitch_shift <= 12:
+            raise JukestyleError(f"data.pitch_shift is in semitones, from 0 to 12, got {pitch_shift}")
+        self.pitch_shift = float(pitch_shift)
         self.sample_rate, self.batch_size, self.num_workers, self.seed = sample_rate, batch_size, num_workers, seed
         # Crops are a whole number of top-level latent frames, so every level sees whole frames.
         self.crop_multiple = crop_multiple
@@ -233,6 +254,7 @@ class CorpusDataModule(pl.LightningDataModule):
             self.seed,
             align=self.crop_multiple,
             inputs=self.train_inputs,
+            pitch_shift=self.pitch_shift,
         )
         self.val_set = FixedCrops(self.val_clips, self.crop_length, self.val_crops_per_clip, self.val_inputs)
 
@@ -269,7 +291,14 @@ class CorpusDataModule(pl.LightningDataModule):
         """The training split as pre-training sees it (after ``setup``)."""
         inputs = [clip for version in self.train_inputs or [] for clip in version]
         return TrainingCorpus(
-            self.train_clips, self.crop_length, self.crop_multiple, self.batch_size, str(self.root), self.seed, inputs
+            self.train_clips,
+            self.crop_length,
+            self.crop_multiple,
+            self.batch_size,
+            str(self.root),
+            self.seed,
+            inputs,
+            resampled=self.pitch_shift > 0,
         )
 
     def set_epoch(self, epoch: int) -> None:

@@ -121,3 +121,27 @@ def test_inputs_without_whole_versions_are_one_line(tmp_path, remove, message):
         write(inputs / "other" / "c.wav", 1.0)
     with pytest.raises(JukestyleError, match=message):
         corpus(tmp_path / "flute", inputs=str(inputs))
+
+
+def _peak_frequency(audio: np.ndarray) -> float:
+    spectrum = np.abs(np.fft.rfft(audio * np.hanning(len(audio)), n=1 << 18))
+    return float(np.argmax(spectrum) * SAMPLE_RATE / (1 << 18))
+
+
+def test_pitch_shift_resamples_each_crop_and_its_input_by_the_same_random_interval(tmp_path):
+    parallel(tmp_path)
+    module = corpus(tmp_path / "flute", inputs=str(tmp_path), pitch_shift=1.0)
+    assert module.training_corpus().resampled and not corpus(tmp_path / "flute").training_corpus().resampled
+    ratios = []
+    for index in range(len(module.train_set)):
+        item = module.train_set[index]
+        version, clip = divmod(item["input_clip"], len(module.train_clips))
+        ratio, target = item["ratio"], (220.0, 330.0)[clip]  # flute: 220 or 330 Hz; the n-th version: (n+1) times
+        assert item["audio"].shape == item["input"].shape == (1, CROP) and 2 ** (-1 / 12) <= ratio <= 2 ** (1 / 12)
+        assert _peak_frequency(item["audio"][0].numpy()) == pytest.approx(target * ratio, rel=0.01)
+        heard = target * (1 + ["flute", "violin", "sine"].index(("flute", "sine", "violin")[version]))
+        assert _peak_frequency(item["input"][0].numpy()) == pytest.approx(heard * ratio, rel=0.01)
+        ratios.append(ratio)
+    assert len(set(ratios)) == len(ratios)  # a new interval for every crop
+    with pytest.raises(JukestyleError, match=r"data.pitch_shift is in semitones, from 0 to 12, got 13"):
+        CorpusDataModule(str(tmp_path), pitch_shift=13)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 from project import REPO
 
+from jukestyle.audio.corpus_plan import TARGET_INSTRUMENTS
 from jukestyle.audio.io import load_audio
 from jukestyle.evaluation.model_quality import instrument_identity
 from jukestyle.jukebox import load_vqvae, read_checkpoint
 from jukestyle.jukebox.checkpoint import training_stages
+from jukestyle.methods.decoder import BUNDLED_DECODERS, TrainedDecoder
 
 C4 = ["flute", "piano", "trumpet", "violin", "sine", "sawtooth"]
 
@@ -31,3 +33,13 @@ def test_reconstructions_keep_the_pitch_of_the_six_c4_notes(bundled, level):
     recordings = {name: load_audio(REPO / "data" / "exp1" / f"{name}-C4.flac", bundled.sample_rate) for name in C4}
     result = instrument_identity(bundled, recordings, level, bundled.sample_rate)
     assert all(pitch is not None and pitch >= 0.9 for pitch in result.pitch), result.pitch
+
+
+def test_the_shipped_decoders_serve_every_instrument_of_the_experiments_on_the_bundled_model(bundled):
+    files = sorted(BUNDLED_DECODERS.glob("*.pth.tar"))
+    assert {path.name.removesuffix(".pth.tar") for path in files} == set(TARGET_INSTRUMENTS)
+    assert all(path.stat().st_size <= 1.5e6 for path in files)  # the size that may ship in git
+    method = TrainedDecoder()  # unset: the shipped folder
+    method.validate(bundled)  # every decoder renders the bundled model's level-2 codes
+    card = (BUNDLED_DECODERS / "DECODERS.md").read_text()
+    assert all(f"| {instrument} | " in card for instrument in TARGET_INSTRUMENTS)
