@@ -126,20 +126,18 @@ class RandomCrops(Dataset):
     def __getitem__(self, index: int) -> dict:
         rng = np.random.default_rng([self.seed, self.epoch, index])
         clip = int(rng.choice(len(self.clips), p=self.weights))
-        if not self.pitch_shift:
-            start = int(rng.integers(0, max(len(self.clips[clip]) - self.length, 0) // self.align + 1)) * self.align
-            version = int(rng.integers(len(self.inputs))) if self.inputs else None
-            return _item(self.clips, clip, start, self.length, self.inputs, version)
-        ratio = 2 ** (rng.uniform(-self.pitch_shift, self.pitch_shift) / 12)  # > 1: higher and faster
-        span = int(np.ceil(self.length * ratio))  # the source samples that play in one crop
+        # no draw for the interval without pitch_shift: crops stay what they were before it existed
+        ratio = 2 ** (rng.uniform(-self.pitch_shift, self.pitch_shift) / 12) if self.pitch_shift else 1.0
+        span = int(np.ceil(self.length * ratio))  # the source samples that play in one crop (> 1: higher, faster)
         start = int(rng.integers(0, max(len(self.clips[clip]) - span, 0) // self.align + 1)) * self.align
         version = int(rng.integers(len(self.inputs))) if self.inputs else None
         item = _item(self.clips, clip, start, span, self.inputs, version)
-        for key in ("audio", "input"):
-            if key in item:
-                shifted = resample(item[key][0].numpy(), self.length * ratio, self.length)
-                item[key] = torch.from_numpy(_crop(shifted, 0, self.length))
-        item["ratio"] = ratio
+        if self.pitch_shift:
+            for key in ("audio", "input"):
+                if key in item:
+                    shifted = resample(item[key][0].numpy(), self.length * ratio, self.length)
+                    item[key] = torch.from_numpy(_crop(shifted, 0, self.length))
+            item["ratio"] = ratio
         return item
 
 

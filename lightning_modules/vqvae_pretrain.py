@@ -97,9 +97,8 @@ class VQVAEPretrainModule(pl.LightningModule):
         if corpus is None:
             raise ConfigError("pre-training needs a datamodule with training_corpus(), e.g. data=corpus")
         self.loss.calibrate(corpus.clips[:_CALIBRATION_CLIPS])
-        if corpus.resampled:  # every crop is resampled anew: its codes are computed at each step
-            self._code_cache = None
-        elif self.stage == "decoder" and self.hparams.cache_codes and self._code_cache is None:
+        # resampled crops (data.pitch_shift) are new audio every step: their codes are computed then
+        if self.stage == "decoder" and self.hparams.cache_codes and self._code_cache is None and not corpus.resampled:
             started = time.monotonic()
             self.cache_codes(corpus.inputs or corpus.clips, corpus.crop_length, corpus.crop_multiple)
             print(f"encoded the training corpus once in {time.monotonic() - started:.0f} s (decoder stage)")

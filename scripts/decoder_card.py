@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import json
 import math
 import re
@@ -33,11 +32,12 @@ sys.path.insert(0, str(REPO))
 
 import soundfile as sf  # noqa: E402
 
+from datamodules.corpus import audio_files  # noqa: E402
 from jukestyle.errors import JukestyleError  # noqa: E402
 from jukestyle.evaluation.figures import metric_curves_figure, save_figure  # noqa: E402
 from jukestyle.evaluation.records import read_records  # noqa: E402
-from jukestyle.evaluation.report import summarise  # noqa: E402
-from jukestyle.fileio import write_text  # noqa: E402
+from jukestyle.evaluation.report import format_metric, summarise  # noqa: E402
+from jukestyle.fileio import sha256_file, write_text  # noqa: E402
 from jukestyle.jukebox.decoder_checkpoint import read_decoder  # noqa: E402
 
 DECODER_FILE = "decoder.pth.tar"
@@ -72,16 +72,11 @@ def snapshot_steps(runs: dict[str, Path]) -> list[int]:
     return sorted(steps or ())
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def target_minutes(corpus: str) -> float:
     """Minutes of audio in a decoder's training folder (its validation tails included); NaN if unknown."""
     if not corpus or not Path(corpus).is_dir():
         return math.nan
-    files = [p for p in Path(corpus).glob("*") if p.suffix.lower() in (".flac", ".wav", ".ogg")]
-    return sum(sf.info(path).duration for path in files) / 60
+    return sum(sf.info(path).duration for path in audio_files(Path(corpus))) / 60
 
 
 def last_validation_loss(run: Path) -> float:
@@ -107,12 +102,8 @@ def evaluate(decoders: Path, out: Path, threads: int, overrides: list[str]) -> d
     return summarise([r for r in read_records(out / "transfers") if r["method"] == "decoder"])["decoder"]
 
 
-def _cell(value: float, name: str) -> str:
-    if not isinstance(value, float):
-        return str(value)
-    if not math.isfinite(value):
-        return "-"
-    return f"{value:.0%}" if name in ("style_win_rate", "pitch_accuracy") else f"{value:.3g}"
+def _cell(value: object, name: str) -> str:
+    return value if isinstance(value, str) else format_metric(value, name)
 
 
 def table(rows: list[dict], columns: list[str]) -> list[str]:
@@ -149,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
                     "target_minutes": target_minutes(training.get("corpus", "")),
                     "val_loss": last_validation_loss(run),
                     "MB": target.stat().st_size / 1e6,
-                    "sha256": sha256(target)[:16],
+                    "sha256": sha256_file(target)[:16],
                 }
             )
         curve = []

@@ -168,7 +168,8 @@ def figures_for(records: list[dict], folder: Path) -> dict[str, list[Path]]:
     return made
 
 
-def _format(value: float, name: str) -> str:
+def format_metric(value: float, name: str) -> str:
+    """A table cell: counts as they are, rates as percentages, other metrics to 3 significant digits."""
     if isinstance(value, int):
         return str(value)
     if not math.isfinite(value):
@@ -186,7 +187,7 @@ def summary_table(records: list[dict]) -> list[str]:
             if method in REFERENCE_ORDER and any(r.get("reference") and r["method"] == method for r in records)
             else method
         )
-        lines.append("| " + " | ".join([label, *(_format(values[c], c) for c in TABLE_COLUMNS)]) + " |")
+        lines.append("| " + " | ".join([label, *(format_metric(values[c], c) for c in TABLE_COLUMNS)]) + " |")
     return lines
 
 
