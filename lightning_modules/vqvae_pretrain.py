@@ -45,6 +45,7 @@ class VQVAEPretrainModule(pl.LightningModule):
         loss: ReconstructionLoss | None = None,
         levels: list[int] = (2,),
         stage: str = "full",
+        trained_blocks: int | None = None,
         cache_codes: bool = True,
         lr: float = 3e-4,
         betas: tuple[float, float] = (0.9, 0.999),
@@ -54,7 +55,9 @@ class VQVAEPretrainModule(pl.LightningModule):
         commit_weight: float = 0.02,
         train_seconds: float = 0.0,
     ) -> None:
-        """``train_seconds``: wall time already spent, for a run resumed from a checkpoint that did not record it."""
+        """``trained_blocks`` (decoder stage): train only the decoder's last ``trained_blocks`` level blocks and its
+        output convolution, the earlier ones frozen (None: all). ``train_seconds``: wall time already spent, for a
+        run resumed from a checkpoint that did not record it."""
         super().__init__()
         if codebook_init not in ("data", "keep"):
             raise ValueError(
@@ -74,6 +77,9 @@ class VQVAEPretrainModule(pl.LightningModule):
         if stage == "decoder":  # frozen: no gradients, and DDP does not wait for any
             for level in self.levels:
                 self.model.encoders[level].requires_grad_(False)
+                self._freeze_early_blocks(level, trained_blocks)
+        elif trained_blocks is not None:
+            raise ConfigError("task.module.trained_blocks applies to task.module.stage=decoder only")
         self._code_cache: CodeCache | None = None
         self._resumed = False
         self._val_histograms: dict[int, torch.Tensor] = {}
@@ -85,6 +91,20 @@ class VQVAEPretrainModule(pl.LightningModule):
         self.history = list(model.origin.lineage) if kept else []
         self.trained_levels = sorted(kept | set(self.levels))
         self._started = time.monotonic()
+
+    def _freeze_early_blocks(self, level: int, trained_blocks: int | None) -> None:
+        # A decoder runs its level blocks from the last to the first, which makes the waveform. Keeping the blocks at
+        # the code rate as trained kept more of the contents' pitch in a fine-tune on one instrument (README).
+        blocks = self.model.decoders[level].level_blocks
+        if trained_blocks is None:
+            return
+        if not 1 <= trained_blocks <= len(blocks):
+            raise ConfigError(
+                f"task.module.trained_blocks must be between 1 and {len(blocks)} (level {level}'s decoder blocks), "
+                f"got {trained_blocks}"
+            )
+        for block in blocks[trained_blocks:]:
+            block.requires_grad_(False)
 
     # -- set-up ----------------------------------------------------------------
     def _corpus(self) -> TrainingCorpus | None:
@@ -136,6 +156,7 @@ class VQVAEPretrainModule(pl.LightningModule):
             "lr": self.hparams.lr,
             "levels": self.levels,
             "stage": self.stage,
+            "trained_blocks": self.hparams.trained_blocks,
             "loss": type(self.loss).__name__,
             "hardware": f"{platform.machine()} CPU, {torch.get_num_threads()} threads, {device}",
         }
@@ -150,7 +171,9 @@ class VQVAEPretrainModule(pl.LightningModule):
 
     def configure_optimizers(self):
         stacks = (self.model.decoders,) if self.stage == "decoder" else (self.model.encoders, self.model.decoders)
-        parameters = [p for level in self.levels for stack in stacks for p in stack[level].parameters()]
+        parameters = [
+            p for level in self.levels for stack in stacks for p in stack[level].parameters() if p.requires_grad
+        ]
         optimizer = torch.optim.Adam(
             parameters, lr=self.hparams.lr, betas=tuple(self.hparams.betas), weight_decay=self.hparams.weight_decay
         )

@@ -43,6 +43,9 @@ from jukestyle.jukebox.decoder_checkpoint import read_decoder  # noqa: E402
 DECODER_FILE = "decoder.pth.tar"
 SUFFIX = ".pth.tar"
 CURVE_METRICS = ("style_win_rate", "pitch_accuracy", "chroma_similarity")
+SHIPPED_COLUMNS = (
+    "instrument", "steps", "lr", "trained_blocks", "train_minutes", "target_minutes", "val_loss", "MB", "sha256",
+)  # fmt: skip
 CURVE_COLUMNS = ("step", "train_minutes", *CURVE_METRICS, "l2mfcc_source", "l2mfcc_style", "pairs")
 SIZE_LIMIT = 1.5e6  # bytes: a decoder ships in git up to this size; above it, ship the command and checksum
 
@@ -136,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
                 {
                     "instrument": instrument,
                     "steps": contents["step"],
+                    "lr": training.get("lr", math.nan),
+                    # decoders written before trained_blocks existed trained every block
+                    "trained_blocks": training.get("trained_blocks") or "all",
                     "train_minutes": contents.get("train_seconds", math.nan) / 60,
                     "target_minutes": target_minutes(training.get("corpus", "")),
                     "val_loss": last_validation_loss(run),
@@ -202,9 +208,11 @@ def card_lines(shipped: list[dict], curve: list[dict], baseline: dict, args: arg
         "",
         "## Decoders",
         "",
-        *table(shipped, ["instrument", "steps", "train_minutes", "target_minutes", "val_loss", "MB", "sha256"]),
+        *table(shipped, list(SHIPPED_COLUMNS)),
         "",
-        "train_minutes: wall time of the training (one CPU thread here); target_minutes: audio of the instrument "
+        "trained_blocks: the decoder's last level blocks trained (with its output convolution), the earlier ones "
+        "kept from the bundled decoder; train_minutes: wall time of the training (one CPU thread here); "
+        "target_minutes: audio of the instrument "
         "(a tenth held out for validation); val_loss: the last validation's multi-scale log-mel loss, the input "
         "being another instrument's version in turn.",
         "",

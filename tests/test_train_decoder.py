@@ -182,3 +182,18 @@ def test_the_decoder_card_ships_the_decoders_and_measures_them_against_steps(tra
     card = (out / "DECODERS.md").read_text()
     assert "| flute | 3 |" in card and "![decoder curve](decoder_curve.png)" in card
     assert (out / "decoder_curve.png").stat().st_size > 0
+
+
+def test_trained_blocks_freezes_the_decoders_earlier_blocks(tmp_path):
+    model = base_model()
+    module = VQVAEPretrainModule(model, MelLoss(), levels=[2], stage="decoder", codebook_init="keep", trained_blocks=1)
+    decoder = model.decoders[2]
+    trained = {id(p) for p in module.configure_optimizers()["optimizer"].param_groups[0]["params"]}
+    # the decoder runs level_blocks[2], [1], then [0] and ``out``: only the last block and ``out`` learn
+    assert trained == {id(p) for p in [*decoder.level_blocks[0].parameters(), *decoder.out.parameters()]}
+    assert not any(p.requires_grad for block in decoder.level_blocks[1:] for p in block.parameters())
+    blocks = r"trained_blocks must be between 1 and 3 \(level 2's decoder blocks\), got 4"
+    with pytest.raises(ConfigError, match=blocks):
+        VQVAEPretrainModule(base_model(), levels=[2], stage="decoder", codebook_init="keep", trained_blocks=4)
+    with pytest.raises(ConfigError, match=r"trained_blocks applies to task.module.stage=decoder only"):
+        VQVAEPretrainModule(base_model(), levels=[2], trained_blocks=1)
