@@ -2,6 +2,7 @@
 
     python scripts/decoder_card.py --runs <folder of train_decoder runs, one per instrument>
         [--baseline <an experiment=paper_all run>] [--out checkpoints/decoders] [--work outputs/decoder_card]
+        [--minutes <folder of runs trained on less audio>]...
 
 Each run folder is named by its instrument (``<runs>/flute``: ``hydra.run.dir`` of
 ``experiment=train_decoder``). The script copies every run's ``decoder.pth.tar`` to
@@ -11,6 +12,10 @@ on the paper's 34 pairs (``scripts/run.py``, so finished pairs are not run again
 
 - ``decoder_curve.csv`` and ``decoder_curve.png``: style-win rate, pitch accuracy and chroma
   similarity over all pairs against the steps, with the baseline run's methods as lines;
+- with ``--minutes`` (repeatable; each a folder of runs like ``--runs``, trained on another amount of
+  each instrument's audio, or a repeat): ``decoder_minutes.csv`` and ``.png``, the decoder row of each set
+  of runs (the shipped ones too) against the minutes of target audio, on the pairs whose style is an
+  instrument every set has, with the baseline's methods on those pairs;
 - ``DECODERS.md``: the card. Per decoder: its training (steps, wall time, minutes of target
   audio, validation loss), size and sha256; the curve; the comparison with the baseline run.
 """
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import math
 import re
@@ -46,6 +52,7 @@ CURVE_METRICS = ("style_win_rate", "pitch_accuracy", "chroma_similarity")
 SHIPPED_COLUMNS = (
     "instrument", "steps", "lr", "trained_blocks", "train_minutes", "target_minutes", "val_loss", "MB", "sha256",
 )  # fmt: skip
+MINUTES_COLUMNS = ("set", "target_minutes", "steps", *CURVE_METRICS, "l2mfcc_source", "l2mfcc_style", "pairs")
 CURVE_COLUMNS = ("step", "train_minutes", *CURVE_METRICS, "l2mfcc_source", "l2mfcc_style", "pairs")
 SIZE_LIMIT = 1.5e6  # bytes: a decoder ships in git up to this size; above it, ship the command and checksum
 
@@ -93,16 +100,53 @@ def last_validation_loss(run: Path) -> float:
     return value
 
 
-def evaluate(decoders: Path, out: Path, threads: int, overrides: list[str]) -> dict[str, float]:
+def evaluate(decoders: Path, out: Path, threads: int, overrides: list[str]) -> list[dict]:
     """``method=decoder`` with the decoders in ``decoders`` on the paper's pairs (or what ``overrides`` set): the
-    mean metrics over all pairs."""
+    decoder's records (a pair whose style instrument has no decoder is a record with an error)."""
     command = [sys.executable, str(REPO / "scripts" / "run.py"), "method=decoder", f"method.checkpoint={decoders}"]
     command += ["logger=csv", f"runtime.threads={threads}", "trainer.enable_progress_bar=false", f"hydra.run.dir={out}"]
     command += overrides
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
     if result.returncode != 0:
         raise JukestyleError(f"{out}: the decoder run failed: {result.stderr.strip().splitlines()[-1:]}")
-    return summarise([r for r in read_records(out / "transfers") if r["method"] == "decoder"])["decoder"]
+    return [r for r in read_records(out / "transfers") if r["method"] == "decoder"]
+
+
+def minutes_points(
+    sets: list[Path], runs: dict[str, Path], work: Path, threads: int, overrides: list[str]
+) -> tuple[list[dict], set[str]]:
+    """The decoder row against minutes of target audio: the finished decoders of the shipped runs and of each set of
+    runs in ``sets`` (trained on less audio, or repeats), each point on the instruments every set has, so that each
+    covers the same pairs. Returns the points and the pair ids they cover."""
+    run_sets = {"shipped": runs}
+    for path in sets:
+        if path.name in run_sets:
+            raise JukestyleError(f"--minutes {path}: two sets of runs named {path.name!r}; rename one folder")
+        run_sets[path.name] = decoder_runs(path)
+    common = sorted(set.intersection(*(set(found) for found in run_sets.values())))
+    if not common:
+        raise JukestyleError("--minutes: no instrument has a finished run in every set")
+    points, covered = [], set()
+    for label, found in run_sets.items():
+        decoders = work / "minutes" / label / "decoders"
+        decoders.mkdir(parents=True, exist_ok=True)
+        trainings = []
+        for instrument in common:
+            shutil.copyfile(found[instrument] / DECODER_FILE, decoders / f"{instrument}{SUFFIX}")
+            trainings.append(read_decoder(decoders / f"{instrument}{SUFFIX}"))
+        records = [r for r in evaluate(decoders, work / "minutes" / label, threads, overrides) if not r.get("error")]
+        covered |= {r["pair_id"] for r in records}
+        minutes = [target_minutes(training.get("training", {}).get("corpus", "")) for training in trainings]
+        points.append(
+            {
+                "set": label,
+                "instruments": " ".join(common),
+                "target_minutes": sum(minutes) / len(minutes),
+                "steps": min(training["step"] for training in trainings),
+                **summarise(records)["decoder"],
+            }
+        )
+    return sorted(points, key=lambda point: point["target_minutes"]), covered
 
 
 def _cell(value: object, name: str) -> str:
@@ -122,57 +166,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=REPO / "outputs" / "decoder_card")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--steps", help="comma-separated steps to evaluate (default: every snapshot step)")
+    parser.add_argument(
+        "--minutes",
+        type=Path,
+        action="append",
+        default=[],
+        help="a folder of runs trained on another amount of target audio (or repeats): a point of the minutes figure",
+    )
     parser.add_argument("--set", action="append", default=[], help="a Hydra override for the evaluation runs")
     args = parser.parse_args(argv)
     try:
         runs = decoder_runs(args.runs)
         args.out.mkdir(parents=True, exist_ok=True)
-        shipped = []
-        for instrument, run in runs.items():
-            source, target = run / DECODER_FILE, args.out / f"{instrument}{SUFFIX}"
-            contents = read_decoder(source)
-            if source.stat().st_size > SIZE_LIMIT:
-                raise JukestyleError(f"{source}: {source.stat().st_size / 1e6:.1f} MB, over the {SIZE_LIMIT / 1e6} MB")
-            shutil.copyfile(source, target)
-            training = contents.get("training", {})
-            shipped.append(
-                {
-                    "instrument": instrument,
-                    "steps": contents["step"],
-                    "lr": training.get("lr", math.nan),
-                    # decoders written before trained_blocks existed trained every block
-                    "trained_blocks": training.get("trained_blocks") or "all",
-                    "train_minutes": contents.get("train_seconds", math.nan) / 60,
-                    "target_minutes": target_minutes(training.get("corpus", "")),
-                    "val_loss": last_validation_loss(run),
-                    "MB": target.stat().st_size / 1e6,
-                    "sha256": sha256_file(target)[:16],
-                }
-            )
-        curve = []
-        steps = snapshot_steps(runs)
-        if args.steps:
-            steps = [step for step in steps if step in {int(s) for s in args.steps.split(",")}]
-        for step in steps:
-            decoders = args.work / f"step{step:07d}" / "decoders"
-            decoders.mkdir(parents=True, exist_ok=True)
-            minutes = []
-            for instrument, run in runs.items():
-                snapshot = run / "snapshots" / f"step{step:07d}{SUFFIX}"
-                shutil.copyfile(snapshot, decoders / f"{instrument}{SUFFIX}")
-                minutes.append(read_decoder(snapshot).get("train_seconds", math.nan) / 60)
-            summary = evaluate(decoders, args.work / f"step{step:07d}", args.threads, args.set)
-            curve.append({"step": step, "train_minutes": sum(minutes) / len(minutes), **summary})
-            print(f"step {step}: " + ", ".join(f"{m} {_cell(summary[m], m)}" for m in CURVE_METRICS), flush=True)
-        with open(args.out / "decoder_curve.csv.part", "w", newline="") as handle:
-            writer = csv.DictWriter(handle, CURVE_COLUMNS, extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(curve)
-        (args.out / "decoder_curve.csv.part").replace(args.out / "decoder_curve.csv")
-        baseline = {}
+        shipped = ship(runs, args.out)
+        curve = steps_curve(runs, args.work, args.steps, args.threads, args.set)
+        write_csv(args.out / "decoder_curve.csv", curve, CURVE_COLUMNS)
+        baseline_records = []
         if args.baseline is not None:
-            records = [r for r in read_records(args.baseline / "transfers") if r["method"] != "decoder"]
-            baseline = summarise(records)
+            baseline_records = [r for r in read_records(args.baseline / "transfers") if r["method"] != "decoder"]
+        baseline = summarise(baseline_records) if baseline_records else {}
         figure = metric_curves_figure(
             [row["step"] for row in curve],
             {metric: [row[metric] for row in curve] for metric in CURVE_METRICS},
@@ -181,8 +193,21 @@ def main(argv: list[str] | None = None) -> int:
             title="decoder row on the paper's pairs",
         )
         save_figure(figure, args.out / "decoder_curve.png")
-        lines = card_lines(shipped, curve, baseline, args)
-        write_text(args.out / "DECODERS.md", "\n".join(lines))
+        minutes = []
+        if args.minutes:
+            minutes, covered = minutes_points(args.minutes, runs, args.work, args.threads, args.set)
+            write_csv(args.out / "decoder_minutes.csv", minutes, MINUTES_COLUMNS)
+            # the zero-shot methods on the pairs the points cover
+            on_pairs = summarise([r for r in baseline_records if r["pair_id"] in covered]) if baseline_records else {}
+            figure = metric_curves_figure(
+                [point["target_minutes"] for point in minutes],
+                {metric: [point[metric] for point in minutes] for metric in CURVE_METRICS},
+                {method: {m: values[m] for m in CURVE_METRICS} for method, values in on_pairs.items()},
+                xlabel="minutes of target audio per instrument",
+                title=f"decoder row on the {len(covered)} pairs with a {minutes[0]['instruments']} style",
+            )
+            save_figure(figure, args.out / "decoder_minutes.png")
+        write_text(args.out / "DECODERS.md", "\n".join(card_lines(shipped, curve, baseline, minutes, args)))
     except JukestyleError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -190,7 +215,64 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def card_lines(shipped: list[dict], curve: list[dict], baseline: dict, args: argparse.Namespace) -> list[str]:
+def ship(runs: dict[str, Path], out: Path) -> list[dict]:
+    """Copy each run's decoder to ``<out>/<instrument>.pth.tar``: the card's rows (training, size, sha256)."""
+    shipped = []
+    for instrument, run in runs.items():
+        source, target = run / DECODER_FILE, out / f"{instrument}{SUFFIX}"
+        contents = read_decoder(source)
+        if source.stat().st_size > SIZE_LIMIT:
+            raise JukestyleError(f"{source}: {source.stat().st_size / 1e6:.1f} MB, over the {SIZE_LIMIT / 1e6} MB")
+        shutil.copyfile(source, target)
+        training = contents.get("training", {})
+        shipped.append(
+            {
+                "instrument": instrument,
+                "steps": contents["step"],
+                "lr": training.get("lr", math.nan),
+                # decoders written before trained_blocks existed trained every block
+                "trained_blocks": training.get("trained_blocks") or "all",
+                "train_minutes": contents.get("train_seconds", math.nan) / 60,
+                "target_minutes": target_minutes(training.get("corpus", "")),
+                "val_loss": last_validation_loss(run),
+                "MB": target.stat().st_size / 1e6,
+                "sha256": sha256_file(target)[:16],
+            }
+        )
+    return shipped
+
+
+def steps_curve(runs: dict[str, Path], work: Path, only: str | None, threads: int, overrides: list[str]) -> list[dict]:
+    """The decoder row at each snapshot step every run kept (``only``: comma-separated steps to keep)."""
+    curve = []
+    steps = snapshot_steps(runs)
+    if only:
+        steps = [step for step in steps if step in {int(s) for s in only.split(",")}]
+    for step in steps:
+        decoders = work / f"step{step:07d}" / "decoders"
+        decoders.mkdir(parents=True, exist_ok=True)
+        train_minutes = []
+        for instrument, run in runs.items():
+            snapshot = run / "snapshots" / f"step{step:07d}{SUFFIX}"
+            shutil.copyfile(snapshot, decoders / f"{instrument}{SUFFIX}")
+            train_minutes.append(read_decoder(snapshot).get("train_seconds", math.nan) / 60)
+        summary = summarise(evaluate(decoders, work / f"step{step:07d}", threads, overrides))["decoder"]
+        curve.append({"step": step, "train_minutes": sum(train_minutes) / len(train_minutes), **summary})
+        print(f"step {step}: " + ", ".join(f"{m} {_cell(summary[m], m)}" for m in CURVE_METRICS), flush=True)
+    return curve
+
+
+def write_csv(path: Path, rows: list[dict], columns: tuple[str, ...]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, columns, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(path, buffer.getvalue())
+
+
+def card_lines(
+    shipped: list[dict], curve: list[dict], baseline: dict, minutes: list[dict], args: argparse.Namespace
+) -> list[str]:
     lines = [
         "# Trained decoders",
         "",
@@ -230,6 +312,18 @@ def card_lines(shipped: list[dict], curve: list[dict], baseline: dict, args: arg
             f"## Beside the zero-shot methods ({args.baseline.name}, all 34 pairs)",
             "",
             *table(rows, ["method", "pairs", *CURVE_METRICS, "l2mfcc_source", "l2mfcc_style"]),
+            "",
+        ]
+    if minutes:
+        lines += [
+            f"## The decoder row against minutes of target audio (styles {minutes[0]['instruments']})",
+            "",
+            "Each set of runs trained on another amount of each instrument's audio (the same settings otherwise), "
+            "measured on the pairs whose style is one of these instruments.",
+            "",
+            *table(minutes, list(MINUTES_COLUMNS)),
+            "",
+            "![decoder against minutes](decoder_minutes.png)",
             "",
         ]
     return lines

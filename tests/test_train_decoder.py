@@ -172,16 +172,28 @@ def test_the_decoder_card_ships_the_decoders_and_measures_them_against_steps(tra
     shutil.copytree(trained, runs / "violin")  # a run that did not finish (no run.json) is not shipped
     (runs / "flute" / "run.json").write_text('{"status": "completed"}')  # as the CLI records a finished run
     pair = [f"--set={TINY_MODEL}", "--set=data=pair", f"--set=data.content={CONTENT}", f"--set=data.style={STYLE}"]
-    assert decoder_card.main(["--runs", str(runs), "--out", str(out), "--work", str(tmp_path / "work"), *pair]) == 0
+    fewer = tmp_path / "fewer_minutes"  # a set of runs for the minutes figure: here the same run, once more
+    shutil.copytree(runs / "flute", fewer / "flute")
+    arguments = ["--runs", str(runs), "--out", str(out), "--work", str(tmp_path / "work"), "--minutes", str(fewer)]
+    assert decoder_card.main([*arguments, *pair]) == 0
     assert sorted(path.name for path in out.glob("*.pth.tar")) == ["flute.pth.tar"]
     assert (out / "flute.pth.tar").read_bytes() == (trained / "decoder.pth.tar").read_bytes()
     with open(out / "decoder_curve.csv", newline="") as handle:
         curve = list(csv.DictReader(handle))
     assert [(row["step"], row["pairs"]) for row in curve] == [("2", "1"), ("3", "1")]
     assert all(0 <= float(row["pitch_accuracy"]) <= 1 for row in curve)
+    with open(out / "decoder_minutes.csv", newline="") as handle:
+        points = list(csv.DictReader(handle))
+    assert [(row["set"], row["steps"], row["pairs"]) for row in points] == [
+        ("shipped", "3", "1"),
+        ("fewer_minutes", "3", "1"),
+    ]
+    assert points[0]["pitch_accuracy"] == points[1]["pitch_accuracy"] == curve[-1]["pitch_accuracy"]  # one decoder
+    assert float(points[0]["target_minutes"]) == pytest.approx(2 * 3.2 / 60, rel=0.01)  # the two 3.2 s flute notes
     card = (out / "DECODERS.md").read_text()
     assert "| flute | 3 |" in card and "![decoder curve](decoder_curve.png)" in card
-    assert (out / "decoder_curve.png").stat().st_size > 0
+    assert "against minutes of target audio (styles flute)" in card
+    assert (out / "decoder_curve.png").stat().st_size > 0 and (out / "decoder_minutes.png").stat().st_size > 0
 
 
 def test_trained_blocks_freezes_the_decoders_earlier_blocks(tmp_path):
