@@ -20,7 +20,7 @@ def note(partials: int, total_partials: int = 16, seconds: float = 0.5) -> torch
 
 
 def all_terms_mel() -> MelLoss:
-    return MelLoss(log_magnitude=1.0, linear_magnitude=1.0, waveform=1.0)
+    return MelLoss(log_magnitude=1.0, linear_magnitude=1.0, waveform=1.0, frame_tones=1.0)
 
 
 def calibrated_jukebox(clip: torch.Tensor) -> JukeboxLoss:
@@ -49,7 +49,7 @@ def test_every_distance_is_zero_on_identical_audio(name):
         assert float(value) == pytest.approx(0.0, abs=1e-6), term
     moved = loss(batch, batch * 0.9 + 0.01 * torch.randn_like(batch))
     for term, value in moved.items():
-        if term in ("loss", "mel", "reconstruction", "multispectral", "waveform", "feature_matching"):
+        if term in ("loss", "mel", "reconstruction", "multispectral", "waveform", "feature_matching", "frame_tones"):
             assert float(value) > 0, term
 
 
@@ -64,6 +64,21 @@ def test_log_mel_weighs_the_upper_harmonics_that_linear_magnitudes_ignore():
     assert mel_factor > 10
     assert linear_factor < 2
     assert mel_factor / linear_factor > 5
+
+
+def test_frame_tones_single_out_a_comb_at_the_decoders_frame_rate():
+    """Tones at 1 and 2 times 44100 / 32 Hz, 20 dB under the note (what a fine-tuned level-2 decoder leaks): the
+    log-mel loss rates them 3x a 1 dB gain change; the frame-tone term sees them alone, not the gain nor a tone
+    between its bins."""
+    clip = note(16)
+    t = torch.arange(clip.shape[-1]) / SAMPLE_RATE
+    comb = 0.025 * sum(torch.sin(2 * torch.pi * k * SAMPLE_RATE / 32 * t) for k in (1, 2)).view(1, 1, -1)
+    off_the_comb = 0.025 * torch.sin(2 * torch.pi * 1000.0 * t).view(1, 1, -1)
+    loss = MelLoss(frame_tones=1.0)
+    combed, gain = loss(clip, clip + comb), loss(clip, clip * 10 ** (-1 / 20))
+    assert float(combed["mel"]) / float(gain["mel"]) < 5
+    assert float(combed["frame_tones"]) > 0.2
+    assert float(gain["frame_tones"]) < 0.01 and float(loss(clip, clip + off_the_comb)["frame_tones"]) < 0.01
 
 
 def test_mel_loss_reaches_the_output_through_its_gradient():

@@ -7,6 +7,9 @@ log scale every partial counts by its ratio, whatever its level. At each window 
 ``w`` (hop ``w / 4``, Hann window) the log10 of the mel energies, clamped at ``clamp``,
 are compared with an L1 distance; the scales are summed, as DAC does.
 
+``frame_tones`` adds the distance of the spectra at the harmonics of a decoder's frame rate
+(``frame_tones.py``), where a fine-tuned decoder leaks a comb of tones.
+
 A waveform term makes a decoder that is unsure of the phase average it away, and the
 upper harmonics cancel first: it is off by default.
 """
@@ -18,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from jukestyle.jukebox.losses.base import ReconstructionLoss, stft_magnitude, weighted_total
+from jukestyle.jukebox.losses.frame_tones import frame_tone_distance
 
 # DAC's scales: window lengths and mel bands per window.
 WINDOWS = (32, 64, 128, 256, 512, 1024, 2048)
@@ -36,6 +40,8 @@ class MelLoss(ReconstructionLoss):
         log_magnitude: float = 0.0,
         linear_magnitude: float = 0.0,
         waveform: float = 0.0,
+        frame_tones: float = 0.0,
+        frame_period: int = 32,
         clamp: float = 1e-5,
     ) -> None:
         super().__init__()
@@ -45,6 +51,8 @@ class MelLoss(ReconstructionLoss):
         self.clamp = float(clamp)
         self.weights = {"mel": mel, "log_magnitude": log_magnitude, "linear_magnitude": linear_magnitude}
         self.weights["waveform"] = waveform
+        self.weights["frame_tones"] = frame_tones
+        self.frame_period = int(frame_period)
         for window, bands in zip(self.windows, mel_bands, strict=True):
             # Slaney mel filters from 0 Hz to Nyquist; not persistent: they are rebuilt, not checkpointed.
             filters = librosa.filters.mel(sr=sample_rate, n_fft=window, n_mels=int(bands), fmin=0.0, fmax=None)
@@ -64,4 +72,6 @@ class MelLoss(ReconstructionLoss):
                 terms["log_magnitude"] = terms["log_magnitude"] + F.l1_loss(self._log(fake), self._log(real))
                 terms["linear_magnitude"] = terms["linear_magnitude"] + F.l1_loss(fake, real)
         terms["waveform"] = F.l1_loss(output.float(), target.float())
+        if self.weights["frame_tones"]:
+            terms["frame_tones"] = frame_tone_distance(target, output, self.frame_period, self.clamp)
         return weighted_total(terms, self.weights)
