@@ -68,6 +68,10 @@ def test_the_export_holds_the_trained_decoder_alone(trained):
     assert saved["step"] == 3 and saved["level"] == 2 and saved["base_sha256"] == codes_digest(model, 2)
     assert any(not torch.equal(saved["decoder"][key], value) for key, value in model.decoders[2].state_dict().items())
     assert saved["training"]["stage"] == "decoder" and saved["loss"] == "MelLoss"
+    # experiment=train_decoder trains the last block alone: the earlier ones leave as they came
+    assert saved["training"]["trained_blocks"] == 1
+    for key, value in model.decoders[2].state_dict().items():
+        assert torch.equal(saved["decoder"][key], value) == (not key.startswith(("level_blocks.0.", "out."))), key
     assert not (trained / "vqvae.pth.tar").exists() and (trained / "checkpoints" / "last.ckpt").is_file()
     snapshots = sorted(path.name for path in (trained / "snapshots").iterdir())
     assert snapshots == ["step0000002.pth.tar", "step0000003.pth.tar"]  # each validation's, and the last
