@@ -39,8 +39,10 @@ sys.path.insert(0, str(REPO))
 import soundfile as sf  # noqa: E402
 
 from datamodules.corpus import audio_files  # noqa: E402
+from jukestyle.audio.io import load_audio  # noqa: E402
 from jukestyle.errors import JukestyleError  # noqa: E402
 from jukestyle.evaluation.figures import metric_curves_figure, save_figure  # noqa: E402
+from jukestyle.evaluation.metrics import frame_tone_level  # noqa: E402
 from jukestyle.evaluation.records import read_records  # noqa: E402
 from jukestyle.evaluation.report import format_metric, summarise  # noqa: E402
 from jukestyle.fileio import sha256_file, write_text  # noqa: E402
@@ -48,7 +50,8 @@ from jukestyle.jukebox.decoder_checkpoint import read_decoder  # noqa: E402
 
 DECODER_FILE = "decoder.pth.tar"
 SUFFIX = ".pth.tar"
-CURVE_METRICS = ("style_win_rate", "pitch_accuracy", "chroma_similarity")
+CURVE_METRICS = ("style_win_rate", "pitch_accuracy", "chroma_similarity", "frame_tone_db")
+SAMPLE_RATE = 44100
 SHIPPED_COLUMNS = (
     "instrument", "steps", "lr", "trained_blocks", "train_minutes", "target_minutes", "val_loss", "MB", "sha256",
 )  # fmt: skip
@@ -134,7 +137,8 @@ def minutes_points(
         for instrument in common:
             shutil.copyfile(found[instrument] / DECODER_FILE, decoders / f"{instrument}{SUFFIX}")
             trainings.append(read_decoder(decoders / f"{instrument}{SUFFIX}"))
-        records = [r for r in evaluate(decoders, work / "minutes" / label, threads, overrides) if not r.get("error")]
+        run = work / "minutes" / label
+        records = [r for r in evaluate(decoders, run, threads, overrides) if not r.get("error")]
         covered |= {r["pair_id"] for r in records}
         minutes = [target_minutes(training.get("training", {}).get("corpus", "")) for training in trainings]
         points.append(
@@ -143,10 +147,24 @@ def minutes_points(
                 "instruments": " ".join(common),
                 "target_minutes": sum(minutes) / len(minutes),
                 "steps": min(training["step"] for training in trainings),
-                **summarise(records)["decoder"],
+                **card_summary(records, run)["decoder"],
             }
         )
     return sorted(points, key=lambda point: point["target_minutes"]), covered
+
+
+def card_summary(records: list[dict], run: Path) -> dict[str, dict[str, float]]:
+    """``summarise`` per method, plus the mean frame-tone level of its outputs in dB (the comb a fine-tuned decoder
+    leaks at its last block's frame rate; NaN for rows without output audio)."""
+    summary = summarise(records)
+    for method, values in summary.items():
+        levels = [
+            frame_tone_level(load_audio(run / r["output"], SAMPLE_RATE), SAMPLE_RATE)
+            for r in records
+            if r["method"] == method and r.get("output") and not r.get("error")
+        ]
+        values["frame_tone_db"] = sum(levels) / len(levels) if levels else math.nan
+    return summary
 
 
 def _cell(value: object, name: str) -> str:
@@ -184,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         baseline_records = []
         if args.baseline is not None:
             baseline_records = [r for r in read_records(args.baseline / "transfers") if r["method"] != "decoder"]
-        baseline = summarise(baseline_records) if baseline_records else {}
+        baseline = card_summary(baseline_records, args.baseline) if baseline_records else {}
         figure = metric_curves_figure(
             [row["step"] for row in curve],
             {metric: [row[metric] for row in curve] for metric in CURVE_METRICS},
@@ -198,7 +216,8 @@ def main(argv: list[str] | None = None) -> int:
             minutes, covered = minutes_points(args.minutes, runs, args.work, args.threads, args.set)
             write_csv(args.out / "decoder_minutes.csv", minutes, MINUTES_COLUMNS)
             # the zero-shot methods on the pairs the points cover
-            on_pairs = summarise([r for r in baseline_records if r["pair_id"] in covered]) if baseline_records else {}
+            on_pairs = [r for r in baseline_records if r["pair_id"] in covered]
+            on_pairs = card_summary(on_pairs, args.baseline) if on_pairs else {}
             figure = metric_curves_figure(
                 [point["target_minutes"] for point in minutes],
                 {metric: [point[metric] for point in minutes] for metric in CURVE_METRICS},
@@ -256,7 +275,8 @@ def steps_curve(runs: dict[str, Path], work: Path, only: str | None, threads: in
             snapshot = run / "snapshots" / f"step{step:07d}{SUFFIX}"
             shutil.copyfile(snapshot, decoders / f"{instrument}{SUFFIX}")
             train_minutes.append(read_decoder(snapshot).get("train_seconds", math.nan) / 60)
-        summary = summarise(evaluate(decoders, work / f"step{step:07d}", threads, overrides))["decoder"]
+        run = work / f"step{step:07d}"
+        summary = card_summary(evaluate(decoders, run, threads, overrides), run)["decoder"]
         curve.append({"step": step, "train_minutes": sum(train_minutes) / len(train_minutes), **summary})
         print(f"step {step}: " + ", ".join(f"{m} {_cell(summary[m], m)}" for m in CURVE_METRICS), flush=True)
     return curve

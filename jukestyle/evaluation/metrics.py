@@ -71,6 +71,19 @@ def pitch_track(samples: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.n
     return f0, voiced, float(np.nanmean(probability)) if probability.size else 0.0
 
 
+def frame_tone_level(samples: np.ndarray, sample_rate: int, period: int = 32, harmonics: int = 2) -> float:
+    """How loud a decoder's comb at its frame rate is: the strongest DFT magnitude at 1..``harmonics`` times
+    ``sample_rate / period``, in dB under the strongest of the whole spectrum (one Hann window over the clip,
+    cut to a multiple of ``period`` samples so that those frequencies fall on bins). -inf for silence."""
+    samples = np.asarray(samples, dtype=np.float64)
+    length = len(samples) // period * period
+    spectrum = np.abs(np.fft.rfft(samples[:length] * np.hanning(length)))
+    if length == 0 or spectrum.max() == 0:
+        return -np.inf
+    comb = spectrum[np.arange(1, harmonics + 1) * (length // period)].max()
+    return float(20 * np.log10(max(comb, 1e-300) / spectrum.max()))
+
+
 def chroma(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     y = resample(np.asarray(samples, dtype=np.float32), sample_rate, ANALYSIS_RATE)
     with warnings.catch_warnings():

@@ -81,6 +81,17 @@ def test_chroma_similarity_tells_harmony_apart(c4_reference):
     assert metrics.chroma_similarity(harmonic_tone(369.99, 1.0), c4_reference, SR) < 0.5  # F#4: a tritone away
 
 
+def test_frame_tone_level_reads_the_comb_at_a_decoders_frame_rate():
+    note = harmonic_tone(261.63, 1.0)
+    t = np.arange(len(note)) / SR
+    clean = metrics.frame_tone_level(note, SR)
+    assert clean < -40  # a C4's partials stay off 1378 and 2756 Hz
+    combed = note + 0.01 * np.sin(2 * np.pi * 2 * SR / 32 * t)  # a steady 2756 Hz tone (24 dB under the strongest peak)
+    assert metrics.frame_tone_level(combed, SR) > clean + 15
+    assert metrics.frame_tone_level(combed, SR, harmonics=1) < -40  # only 1378 Hz read
+    assert metrics.frame_tone_level(np.zeros(SR), SR) == -np.inf
+
+
 def test_evaluate_scores_timbre_and_content(c4_reference):
     style = metrics.analyse_reference(square_tone(261.63), SR)
     scores = metrics.evaluate(square_tone(261.63), c4_reference, style, SR)
