@@ -315,8 +315,10 @@ def card_lines(
         "trained_blocks: the decoder's last level blocks trained (with its output convolution), the earlier ones "
         "kept from the bundled decoder; train_minutes: wall time of the training (one CPU thread here); "
         "target_minutes: audio of the instrument "
-        "(a tenth held out for validation); val_loss: the last validation's multi-scale log-mel loss, the input "
-        "being another instrument's version in turn.",
+        "(a tenth held out for validation); val_loss: the last validation's training loss (multi-scale log-mel, plus "
+        "the other terms the loss config turns on), the input being another instrument's version in turn; "
+        "frame_tone_db: the comb at the last decoder block's frame rate in the outputs (dB under their strongest "
+        "peak; `jukestyle.evaluation.metrics.frame_tone_level`).",
         "",
         "## The decoder row against training steps (the paper's 34 pairs)",
         "",
