@@ -95,9 +95,9 @@ class VQVAEPretrainModule(pl.LightningModule):
     def _freeze_early_blocks(self, level: int, trained_blocks: int | None) -> None:
         # A decoder runs its level blocks from the last to the first, which makes the waveform. Keeping the blocks at
         # the code rate as trained kept more of the contents' pitch in a fine-tune on one instrument (README).
-        blocks = self.model.decoders[level].level_blocks
         if trained_blocks is None:
             return
+        blocks = self.model.decoders[level].level_blocks
         if not 1 <= trained_blocks <= len(blocks):
             raise ConfigError(
                 f"task.module.trained_blocks must be between 1 and {len(blocks)} (level {level}'s decoder blocks), "
