@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import io
 import json
 import math
@@ -153,13 +154,19 @@ def minutes_points(
     return sorted(points, key=lambda point: point["target_minutes"]), covered
 
 
+@functools.cache
+def output_frame_tone(path: Path) -> float:
+    """``frame_tone_level`` of an output file, read once (the baseline's outputs serve two tables)."""
+    return frame_tone_level(load_audio(path, SAMPLE_RATE), SAMPLE_RATE)
+
+
 def card_summary(records: list[dict], run: Path) -> dict[str, dict[str, float]]:
     """``summarise`` per method, plus the mean frame-tone level of its outputs in dB (the comb a fine-tuned decoder
     leaks at its last block's frame rate; NaN for rows without output audio)."""
     summary = summarise(records)
     for method, values in summary.items():
         levels = [
-            frame_tone_level(load_audio(run / r["output"], SAMPLE_RATE), SAMPLE_RATE)
+            output_frame_tone(run / r["output"])
             for r in records
             if r["method"] == method and r.get("output") and not r.get("error")
         ]
@@ -203,14 +210,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.baseline is not None:
             baseline_records = [r for r in read_records(args.baseline / "transfers") if r["method"] != "decoder"]
         baseline = card_summary(baseline_records, args.baseline) if baseline_records else {}
-        figure = metric_curves_figure(
-            [row["step"] for row in curve],
-            {metric: [row[metric] for row in curve] for metric in CURVE_METRICS},
-            {method: {m: values[m] for m in CURVE_METRICS} for method, values in baseline.items()},
-            xlabel="training steps (batch 8 of 0.5 s)",
-            title="decoder row on the paper's pairs",
+        save_curves(
+            curve,
+            "step",
+            baseline,
+            args.out / "decoder_curve.png",
+            "training steps (batch 8 of 0.5 s)",
+            "decoder row on the paper's pairs",
         )
-        save_figure(figure, args.out / "decoder_curve.png")
         minutes = []
         if args.minutes:
             minutes, covered = minutes_points(args.minutes, runs, args.work, args.threads, args.set)
@@ -218,14 +225,15 @@ def main(argv: list[str] | None = None) -> int:
             # the zero-shot methods on the pairs the points cover
             on_pairs = [r for r in baseline_records if r["pair_id"] in covered]
             on_pairs = card_summary(on_pairs, args.baseline) if on_pairs else {}
-            figure = metric_curves_figure(
-                [point["target_minutes"] for point in minutes],
-                {metric: [point[metric] for point in minutes] for metric in CURVE_METRICS},
-                {method: {m: values[m] for m in CURVE_METRICS} for method, values in on_pairs.items()},
-                xlabel="minutes of target audio per instrument",
-                title=f"decoder row on the {len(covered)} pairs with a {minutes[0]['instruments']} style",
+            title = f"decoder row on the {len(covered)} pairs with a {minutes[0]['instruments']} style"
+            save_curves(
+                minutes,
+                "target_minutes",
+                on_pairs,
+                args.out / "decoder_minutes.png",
+                "minutes of target audio per instrument",
+                title,
             )
-            save_figure(figure, args.out / "decoder_minutes.png")
         write_text(args.out / "DECODERS.md", "\n".join(card_lines(shipped, curve, baseline, minutes, args)))
     except JukestyleError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -280,6 +288,18 @@ def steps_curve(runs: dict[str, Path], work: Path, only: str | None, threads: in
         curve.append({"step": step, "train_minutes": sum(train_minutes) / len(train_minutes), **summary})
         print(f"step {step}: " + ", ".join(f"{m} {_cell(summary[m], m)}" for m in CURVE_METRICS), flush=True)
     return curve
+
+
+def save_curves(rows: list[dict], x: str, baseline: dict, path: Path, xlabel: str, title: str) -> None:
+    """The decoder row's metrics against ``rows[i][x]``, with the baseline's methods as dashed lines."""
+    figure = metric_curves_figure(
+        [row[x] for row in rows],
+        {metric: [row[metric] for row in rows] for metric in CURVE_METRICS},
+        {method: {m: values[m] for m in CURVE_METRICS} for method, values in baseline.items()},
+        xlabel=xlabel,
+        title=title,
+    )
+    save_figure(figure, path)
 
 
 def write_csv(path: Path, rows: list[dict], columns: tuple[str, ...]) -> None:
