@@ -199,6 +199,7 @@ class TrainingCorpus:
     seed: int
     inputs: list[np.ndarray] = ()  # with parallel versions: every version's training clips, version after version
     resampled: bool = False  # crops are pitch-shifted: their codes cannot be sliced from codes computed once
+    style_length: int = 0  # samples per style excerpt, for data that has them (a transfer decoder's)
 
 
 class CorpusDataModule(pl.LightningDataModule):

@@ -153,7 +153,7 @@ class StyleTransfer:
         """The method's analysis of a (normalised) style, window by window; True if it came from the cache."""
         windows = (self._tensor(style[start:stop]) for start, stop in self._bounds(len(style), overlap=False))
         key = f"{audio_hash(style)}:{self.method.style_key(style_name)}"
-        return self._cached(key, lambda: self.method.analyse_named(self.model, windows, style_name))
+        return self._cached(key, lambda: self.method.analyse(self.model, windows, style_name))
 
     def _apply(self, content: np.ndarray, analysis: object) -> tuple[np.ndarray, dict]:
         """One window of normalised content through the method."""
@@ -242,7 +242,7 @@ class StyleTransfer:
                 yield self._tensor(audio_io.apply_gain(window - mean, gain_db))
 
         key = f"file:{sha256_file(style)}:{self.input_lufs}:{self.method.style_key(str(style))}"
-        analysis, cached = self._cached(key, lambda: self.method.analyse_named(self.model, style_windows(), str(style)))
+        analysis, cached = self._cached(key, lambda: self.method.analyse(self.model, style_windows(), str(style)))
         analysed = time.perf_counter()
         mean, gain_db, silent = self._file_level(content_reader, str(content), "content")
         bounds, info, limited = self._bounds(content_reader.frames), {}, 0

@@ -3,7 +3,7 @@
 Content longer than one window is processed as overlapping windows (lengths in whole
 latent frames of the level); consecutive outputs are crossfaded over the overlap with
 complementary sin^2/cos^2 weights, which sum to one. Only one window and one overlap
-are held at a time. Styles are analysed window by window (``Method.analyse_windows``
+are held at a time. Styles are analysed window by window (``Method.analyse``
 adds their statistics).
 """
 

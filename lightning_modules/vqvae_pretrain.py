@@ -6,9 +6,11 @@ multi-scale log-mel, or log-mel with a discriminator) plus the bottleneck's
 commitment loss, with EMA codebooks and dead-code restarts in the bottleneck
 (not in the optimiser). Codebook use is measured on the validation split.
 
-``stage="decoder"`` freezes the encoders and codebooks of the chosen levels and
-trains their decoders only (RAVE's and AudioDec's second stage): the codes a
-decoder learns to render stay the ones every transfer method works on.
+What is trained, and how a batch becomes each level's output, is the ``stage``
+(``stages.py``): the whole model, the decoder alone on the frozen encoder's codes
+(RAVE's and AudioDec's second stage), or a decoder trained to render transferred
+features. The codes a decoder learns to render stay the ones every transfer
+method works on.
 
 Checkpoints carry the EMA codebook state and the loss's own state (bandwidths,
 a discriminator and its optimiser), so a resumed
@@ -28,14 +30,13 @@ import torch
 from datamodules.corpus import TrainingCorpus
 from jukestyle.errors import ConfigError
 from jukestyle.jukebox import VQVAE, save_checkpoint
-from jukestyle.jukebox.code_cache import CodeCache
 from jukestyle.jukebox.decoder_checkpoint import save_decoder
-from jukestyle.jukebox.losses import AdversarialLoss, JukeboxLoss, ReconstructionLoss
 from jukestyle.jukebox.vqvae import LevelOutput
+from jukestyle.losses import AdversarialLoss, JukeboxLoss, ReconstructionLoss
+from lightning_modules.stages import FullStage, make_stage
 
 # Clips of the training set a loss may measure at the start of training (Jukebox's bandwidths).
 _CALIBRATION_CLIPS = 256
-STAGES = ("full", "decoder")
 
 
 class VQVAEPretrainModule(pl.LightningModule):
@@ -44,9 +45,7 @@ class VQVAEPretrainModule(pl.LightningModule):
         model: VQVAE,
         loss: ReconstructionLoss | None = None,
         levels: list[int] = (2,),
-        stage: str = "full",
-        trained_blocks: int | None = None,
-        cache_codes: bool = True,
+        stage: str | FullStage = "full",
         lr: float = 3e-4,
         betas: tuple[float, float] = (0.9, 0.999),
         weight_decay: float = 0.0,
@@ -55,33 +54,22 @@ class VQVAEPretrainModule(pl.LightningModule):
         commit_weight: float = 0.02,
         train_seconds: float = 0.0,
     ) -> None:
-        """``trained_blocks`` (decoder stage): train only the decoder's last ``trained_blocks`` level blocks and its
-        output convolution, the earlier ones frozen (None: all). ``train_seconds``: wall time already spent, for a
-        run resumed from a checkpoint that did not record it."""
+        """``stage``: a stage object (``stages.py``) or the name of one with its defaults. ``train_seconds``: wall
+        time already spent, for a run resumed from a checkpoint that did not record it."""
         super().__init__()
         if codebook_init not in ("data", "keep"):
             raise ValueError(
                 f"codebook_init must be 'data' (initialise from the first batch) or 'keep', got {codebook_init!r}"
             )
-        if stage not in STAGES:
-            raise ConfigError(f"task.module.stage must be one of {', '.join(STAGES)}, got {stage!r}")
-        if stage == "decoder" and codebook_init != "keep":
-            raise ConfigError("task.module.stage=decoder trains the decoder of a trained model: set codebook_init=keep")
-        self.save_hyperparameters(ignore=["model", "loss"])
+        self.save_hyperparameters(ignore=["model", "loss", "stage"])
         self.model = model.train()  # loaders return models in eval mode
         self.loss = JukeboxLoss() if loss is None else loss
         self.levels = [int(level) for level in levels]
         for level in self.levels:
             model.hop_length(level)  # validates the level
-        self.stage = stage
-        if stage == "decoder":  # frozen: no gradients, and DDP does not wait for any
-            for level in self.levels:
-                self.model.encoders[level].requires_grad_(False)
-                self._freeze_early_blocks(level, trained_blocks)
-        elif trained_blocks is not None:
-            raise ConfigError("task.module.trained_blocks applies to task.module.stage=decoder only")
-        self._code_cache: CodeCache | None = None
-        self._resumed = False
+        self.stage = make_stage(stage)
+        self.stage.attach(self.model, self.levels, codebook_init)
+        self.resumed = False
         self._val_histograms: dict[int, torch.Tensor] = {}
         self._seconds_before = float(train_seconds)  # wall time of earlier runs of this training
         # A fine-tune continues the trainings of the checkpoint it starts from, and so does a run that trains
@@ -91,20 +79,6 @@ class VQVAEPretrainModule(pl.LightningModule):
         self.history = list(model.origin.lineage) if kept else []
         self.trained_levels = sorted(kept | set(self.levels))
         self._started = time.monotonic()
-
-    def _freeze_early_blocks(self, level: int, trained_blocks: int | None) -> None:
-        # A decoder runs its level blocks from the last to the first, which makes the waveform. Keeping the blocks at
-        # the code rate as trained kept more of the contents' pitch in a fine-tune on one instrument (README).
-        if trained_blocks is None:
-            return
-        blocks = self.model.decoders[level].level_blocks
-        if not 1 <= trained_blocks <= len(blocks):
-            raise ConfigError(
-                f"task.module.trained_blocks must be between 1 and {len(blocks)} (level {level}'s decoder blocks), "
-                f"got {trained_blocks}"
-            )
-        for block in blocks[trained_blocks:]:
-            block.requires_grad_(False)
 
     # -- set-up ----------------------------------------------------------------
     def _corpus(self) -> TrainingCorpus | None:
@@ -117,26 +91,7 @@ class VQVAEPretrainModule(pl.LightningModule):
         if corpus is None:
             raise ConfigError("pre-training needs a datamodule with training_corpus(), e.g. data=corpus")
         self.loss.calibrate(corpus.clips[:_CALIBRATION_CLIPS])
-        # resampled crops (data.pitch_shift) are new audio every step: their codes are computed then
-        if self.stage == "decoder" and self.hparams.cache_codes and self._code_cache is None and not corpus.resampled:
-            started = time.monotonic()
-            self.cache_codes(corpus.inputs or corpus.clips, corpus.crop_length, corpus.crop_multiple)
-            print(f"encoded the training corpus once in {time.monotonic() - started:.0f} s (decoder stage)")
-        if not self._resumed and self.stage == "full":
-            frames_per_batch = corpus.batch_size * corpus.crop_length
-            for level in self.levels:
-                codebook = self.model.bottleneck[level]
-                if self.hparams.codebook_init == "data":
-                    codebook.initialised.fill_(False)  # Jukebox's init_k: the first batch seeds the codebook
-                else:
-                    codebook.resume_ema(frames_per_batch // self.model.hop_length(level))  # Jukebox's restore_k
-
-    def cache_codes(self, clips: list, crop_length: int, frame: int) -> None:
-        """Decoder stage: encode the training clips (or their inputs' versions) once; training crops (``clip`` or
-        ``input_clip``, ``start``) slice their codes."""
-        if self.stage != "decoder":
-            raise ConfigError("codes can be cached for the decoder stage only: the full stage trains the encoder")
-        self._code_cache = CodeCache(self.model, clips, self.levels, crop_length, frame)
+        self.stage.prepare(self, corpus)
 
     def on_train_start(self) -> None:
         self._started = time.monotonic()
@@ -155,8 +110,7 @@ class VQVAEPretrainModule(pl.LightningModule):
             "corpus_seed": corpus.seed if corpus else None,
             "lr": self.hparams.lr,
             "levels": self.levels,
-            "stage": self.stage,
-            "trained_blocks": self.hparams.trained_blocks,
+            **self.stage.info(),
             "loss": type(self.loss).__name__,
             "hardware": f"{platform.machine()} CPU, {torch.get_num_threads()} threads, {device}",
         }
@@ -170,10 +124,7 @@ class VQVAEPretrainModule(pl.LightningModule):
             set_epoch(self.current_epoch)
 
     def configure_optimizers(self):
-        stacks = (self.model.decoders,) if self.stage == "decoder" else (self.model.encoders, self.model.decoders)
-        parameters = [
-            p for level in self.levels for stack in stacks for p in stack[level].parameters() if p.requires_grad
-        ]
+        parameters = list(self.stage.parameters(self.model, self.levels))
         optimizer = torch.optim.Adam(
             parameters, lr=self.hparams.lr, betas=tuple(self.hparams.betas), weight_decay=self.hparams.weight_decay
         )
@@ -182,24 +133,9 @@ class VQVAEPretrainModule(pl.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
     # -- steps -----------------------------------------------------------------
-    def _outputs(self, batch: dict, training: bool) -> dict[int, LevelOutput]:
-        # The model hears the batch's input (another instrument's version of the audio, when the data has
-        # them) and is asked for its audio: reconstruction, or a decoder's translation into the target's timbre.
-        audio = batch.get("input", batch["audio"])
-        if training and self._code_cache is not None:  # decoder stage: the frozen encoder's codes, computed once
-            clips = batch.get("input_clip", batch["clip"])
-            outputs = {}
-            for level in self.levels:
-                codes = self._code_cache.crops(level, clips, batch["start"]).to(audio.device)
-                outputs[level] = LevelOutput(self.model.decode(codes, level), codes, audio.new_zeros(()), {})
-            return outputs
-        full = self.stage == "full"
-        return self.model(audio, levels=self.levels, update_codebook=training and full, train_encoder=full)
-
     def batch_losses(self, batch: dict, training: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict]:
         """The total loss, the logged terms and every level's outputs for one batch (training: codebook updates)."""
-        train_encoder = self.stage == "full"
-        outputs = self._outputs(batch, training)
+        outputs: dict[int, LevelOutput] = self.stage.outputs(self, batch, training)
         audio = batch["audio"]
         adversarial = isinstance(self.loss, AdversarialLoss)
         if adversarial:
@@ -211,7 +147,7 @@ class VQVAEPretrainModule(pl.LightningModule):
                 logged.update({f"L{level}/{name}": value for name, value in terms.items()})
             terms = self.loss(audio, output.reconstruction)
             total = total + terms.pop("loss")
-            if train_encoder:
+            if self.stage.trains_encoder:
                 total = total + self.hparams.commit_weight * output.commit_loss
             terms["commit"] = output.commit_loss.detach()
             logged.update({f"L{level}/{name}": value for name, value in {**terms, **output.metrics}.items()})
@@ -226,8 +162,7 @@ class VQVAEPretrainModule(pl.LightningModule):
     def validation_step(self, batch: dict, batch_index: int) -> None:
         loss, logged, outputs = self.batch_losses(batch, training=False)
         self.log("val/loss", loss, prog_bar=True, sync_dist=True)
-        keep = ("reconstruction", "multispectral", "commit", "l2", "mel", "log_magnitude", "linear_magnitude")
-        self.log_dict({f"val/{n}": v for n, v in logged.items() if n.split("/")[-1] in keep}, sync_dist=True)
+        self.log_dict({f"val/{name}": value for name, value in logged.items()}, sync_dist=True)
         for level, output in outputs.items():
             size = self.model.config.l_bins
             histogram = torch.bincount(output.codes.reshape(-1), minlength=size).to(torch.float64)
@@ -261,7 +196,7 @@ class VQVAEPretrainModule(pl.LightningModule):
         self._seconds_before = float(checkpoint.get("train_seconds", self._seconds_before))
         if isinstance(self.loss, AdversarialLoss) and "discriminator_optimizer" in checkpoint:
             self.loss.optimizer.load_state_dict(checkpoint["discriminator_optimizer"])
-        self._resumed = True
+        self.resumed = True
 
     def export(self, path: str | Path) -> None:
         """Write the VQ-VAE in the official checkpoint format, with what is needed to continue training."""
@@ -279,15 +214,17 @@ class VQVAEPretrainModule(pl.LightningModule):
 
     def check_decoder_export(self) -> None:
         """One line unless this training makes one decoder that can be exported alone (checked before training)."""
-        if self.stage != "decoder" or len(self.levels) != 1:
+        if not self.stage.exports_decoder or len(self.levels) != 1:
             raise ConfigError(
-                "a decoder is exported from task.module.stage=decoder with one level, "
-                f"got stage {self.stage} and levels {self.levels}"
+                "a decoder is exported from a decoder stage (task.module.stage=decoder or transfer_decoder) with "
+                f"one level, got stage {self.stage.name} and levels {self.levels}"
             )
 
     def export_decoder(self, path: str | Path) -> None:
-        """Write the decoder trained alone (``stage=decoder``, one level): its weights and what it was trained on."""
+        """Write the decoder trained alone (a decoder stage, one level): its weights, what it was trained on, and
+        for a transfer decoder the transfer it renders (``transfer``: method, points, where styles are measured)."""
         self.check_decoder_export()
+        info = self.training_info()
         save_decoder(
             path,
             self.model,
@@ -295,5 +232,6 @@ class VQVAEPretrainModule(pl.LightningModule):
             step=self.global_step,
             loss=type(self.loss).__name__,
             train_seconds=self.train_seconds(),
-            training=self.training_info(),
+            training=info,
+            transfer=info.get("transfer"),
         )

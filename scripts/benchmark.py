@@ -194,7 +194,7 @@ TRAINING_BATCH, TRAINING_CROP_SECONDS = 8, 1.0
 
 def training_speed(model_source: str, repeats: int) -> dict:
     """Seconds per optimiser step of the pre-training module, each setting in turn every round."""
-    from jukestyle.jukebox.losses import JukeboxLoss, MelLoss
+    from jukestyle.losses import JukeboxLoss, MelLoss
     from lightning_modules.vqvae_pretrain import VQVAEPretrainModule
 
     steps = {}
@@ -207,7 +207,7 @@ def training_speed(model_source: str, repeats: int) -> dict:
         crops = [test_signal(TRAINING_CROP_SECONDS, rate, seed)[:length] for seed in range(TRAINING_BATCH)]
         loss.calibrate(crops)
         if "cached" in stage:
-            module.cache_codes(crops, length, 128)
+            module.stage.encode_corpus(module.model, module.levels, crops, length, 128)
         indices = torch.arange(TRAINING_BATCH)
         batch = {"audio": torch.from_numpy(np.stack(crops)[:, None]), "clip": indices, "start": indices * 0}
         optimizer = module.configure_optimizers()["optimizer"]

@@ -38,7 +38,18 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from jukestyle.audio.corpus_plan import TARGET_INSTRUMENTS, plan_corpus, plan_targets, program_list  # noqa: E402
+from jukestyle.audio.corpus_plan import (  # noqa: E402
+    HELD_OUT_CONTENT_PITCH,
+    HELD_OUT_PITCHES,
+    TARGET_INSTRUMENTS,
+    held_out_pairs,
+    held_out_programs,
+    held_out_style_pitch,
+    plan_corpus,
+    plan_targets,
+    program_list,
+    transfer_programs,
+)
 from jukestyle.audio.io import save_audio  # noqa: E402
 from jukestyle.audio.pieces import (  # noqa: E402
     moonlight_opening,
@@ -119,29 +130,34 @@ TARGET_COLUMNS = ["file", "instrument", "kind", "seconds", "sha256"]
 TONES = {"sine": sine_tone, "sawtooth": sawtooth_tone}
 
 
-def render_targets(out: Path, instruments: list[str], minutes: float, seed: int, soundfont: Path) -> list[dict]:
+def render_targets(
+    out: Path, instruments: dict[str, str | None], minutes: float, seed: int, soundfont: Path
+) -> list[dict]:
+    """The targets' scores played by each of ``instruments`` ({folder name: GM program name, or None for the
+    numpy tone of that name}), ``<out>/<instrument>/<score>.flac``."""
     renderer = None  # FluidSynth only when an instrument needs it
     manifest_path = out / "manifest.csv"
     previous = _read_manifest(manifest_path)
     kept = [row for row in previous.values() if row["instrument"] not in instruments]  # other instruments stay
     rows, scores = [], plan_targets(minutes * 60, seed)
-    for instrument in instruments:
+    for instrument, program in instruments.items():
         for name, notes in scores:
             relative = f"{instrument}/{name}.flac"
             path, old = out / relative, previous.get(relative)
             if _up_to_date(path, old):
                 rows.append(old)
                 continue
-            if instrument in TONES:
+            if program is None:
                 audio = synthesise(notes, TONES[instrument], SAMPLE_RATE)
             else:
                 renderer = renderer or Renderer(soundfont, SAMPLE_RATE)
-                audio = renderer.render(notes, program_number(TARGET_INSTRUMENTS[instrument]))
+                audio = renderer.render(notes, program_number(program))
             audio = _peak_normalised(audio)
             save_audio(path, audio, SAMPLE_RATE, comment=f"jukestyle target {instrument} seed={seed}")
             row = {"file": relative, "instrument": instrument, "kind": name.rsplit("-", 1)[1]}
             rows.append({**row, "seconds": f"{len(audio) / SAMPLE_RATE:.3f}", "sha256": sha256_file(path)})
-        print(f"{instrument}: {sum(float(r['seconds']) for r in rows if r['instrument'] == instrument) / 60:.1f} min")
+        seconds = sum(float(r["seconds"]) for r in rows if r["instrument"] == instrument)
+        print(f"{instrument}: {seconds / 60:.1f} min", file=sys.stderr)
     _write_csv(manifest_path, TARGET_COLUMNS, kept + rows)
     return rows
 
@@ -228,6 +244,42 @@ def render_experiments(out: Path, only: set[str] | None, soundfont: Path) -> lis
     return rows
 
 
+HELD_OUT_COLUMNS = ["id", "program", "instrument", "pitch", "file", "sha256"]
+
+
+def note_name(pitch: int) -> str:
+    """MIDI 62 -> 'D4' (sharps as 's': 61 -> 'Cs4', safe in file names)."""
+    return ["C", "Cs", "D", "Ds", "E", "F", "Fs", "G", "Gs", "A", "As", "B"][pitch % 12] + str(pitch // 12 - 1)
+
+
+def render_held_out(out: Path, soundfont: Path) -> list[dict]:
+    """Notes of the programs no transfer decoder or timbre metric trains on, ``<out>/<program>-<note>.flac``,
+    with ``manifest.csv`` and ``pairs.csv`` (contents at D4, styles of other programs at other notes)."""
+    renderer = Renderer(soundfont, SAMPLE_RATE)
+    previous = _read_manifest(out / "manifest.csv")
+    rows = []
+    for program in held_out_programs():
+        for pitch in HELD_OUT_PITCHES:
+            item_id = f"{GM_PROGRAMS[program]}-{note_name(pitch)}"
+            relative = f"{item_id}.flac"
+            old = {row["file"]: row for row in previous.values()}.get(relative)
+            if not _up_to_date(out / relative, old):
+                notes = [Note(pitch, 0.0, NOTE_SECONDS, 100)]
+                audio = _peak_normalised(renderer.render(notes, program, tail_seconds=0.6))
+                save_audio(out / relative, audio, SAMPLE_RATE, comment=f"jukestyle held-out program {program}")
+            row = {"id": item_id, "program": program, "instrument": GM_PROGRAMS[program], "pitch": pitch}
+            rows.append({**row, "file": relative, "sha256": sha256_file(out / relative)})
+    pairs = []
+    for index, (content, style) in enumerate(held_out_pairs()):
+        content_file = f"{GM_PROGRAMS[content]}-{note_name(HELD_OUT_CONTENT_PITCH)}.flac"
+        style_file = f"{GM_PROGRAMS[style]}-{note_name(held_out_style_pitch(index))}.flac"
+        pair_id = f"{Path(content_file).stem}--{Path(style_file).stem}"
+        pairs.append({"pair_id": pair_id, "experiment": "heldout", "content": content_file, "style": style_file})
+    _write_csv(out / "pairs.csv", PAIR_COLUMNS, pairs)
+    _write_csv(out / "manifest.csv", HELD_OUT_COLUMNS, rows)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--soundfont", type=Path, default=DEFAULT_SOUNDFONT)
@@ -245,6 +297,15 @@ def main(argv: list[str] | None = None) -> int:
     targets.add_argument("--minutes", type=float, default=5.0, help="audio per instrument")
     targets.add_argument("--instruments", default=",".join(TARGET_INSTRUMENTS), help="comma-separated")
     targets.add_argument("--seed", type=int, default=0)
+    transfer = commands.add_parser(
+        "transfer", help="the targets' scores played by every training program (a transfer decoder's corpus)"
+    )
+    transfer.add_argument("--out", type=Path, default=REPO / "data" / "transfer")
+    transfer.add_argument("--minutes", type=float, default=1.5, help="audio per program")
+    transfer.add_argument("--programs", default=None, help="comma-separated GM programs (default: the training ones)")
+    transfer.add_argument("--seed", type=int, default=0)
+    held_out = commands.add_parser("heldout", help="notes of the held-out programs and their evaluation pairs")
+    held_out.add_argument("--out", type=Path, default=REPO / "data" / "heldout")
     args = parser.parse_args(argv)
     try:
         if args.command == "experiments":
@@ -257,9 +318,18 @@ def main(argv: list[str] | None = None) -> int:
                 minutes = sum(float(row["seconds"]) for row in rows if row["split"] == split) / 60
                 print(f"{split}: {sum(row['split'] == split for row in rows)} files, {minutes:.1f} minutes")
         if args.command == "targets":
-            instruments = args.instruments.split(",")
+            instruments = {name: TARGET_INSTRUMENTS.get(name, name) for name in args.instruments.split(",")}
             rows = render_targets(args.out, instruments, args.minutes, args.seed, args.soundfont)
             print(f"rendered {len(rows)} files to {args.out}; train on one with data.root={args.out}/<instrument>")
+        if args.command == "transfer":
+            programs = program_list(args.programs) or transfer_programs()
+            instruments = {GM_PROGRAMS[program]: GM_PROGRAMS[program] for program in programs}
+            instruments.update({tone: None for tone in TONES})  # Experiment 1's tones: timbres with no GM program
+            rows = render_targets(args.out, instruments, args.minutes, args.seed, args.soundfont)
+            print(f"rendered {len(rows)} files of {len(instruments)} instruments to {args.out}")
+        if args.command == "heldout":
+            rows = render_held_out(args.out, args.soundfont)
+            print(f"rendered {len(rows)} notes to {args.out}; pairs in {args.out / 'pairs.csv'}")
     except (JukestyleError, ValueError) as error:
         print(f"render_data: {error}", file=sys.stderr)
         return 1

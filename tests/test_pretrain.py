@@ -122,7 +122,7 @@ def test_decoder_stage_needs_a_trained_codebook(tiny_model):
 
     with pytest.raises(ConfigError, match="codebook_init=keep"):
         VQVAEPretrainModule(tiny_model, stage="decoder", codebook_init="data")
-    with pytest.raises(ConfigError, match="stage must be one of full, decoder"):
+    with pytest.raises(ConfigError, match="stage must be one of full, decoder, transfer_decoder"):
         VQVAEPretrainModule(tiny_model, stage="encoder")
 
 

@@ -20,7 +20,8 @@ from datamodules.corpus import CorpusDataModule
 from jukestyle.errors import ConfigError
 from jukestyle.jukebox import build_vqvae, read_checkpoint
 from jukestyle.jukebox.decoder_checkpoint import codes_digest
-from jukestyle.jukebox.losses import MelLoss
+from jukestyle.losses import MelLoss
+from lightning_modules.stages import DecoderStage
 from lightning_modules.vqvae_pretrain import VQVAEPretrainModule
 
 CONTENT, STYLE = REPO / "data" / "exp1" / "piano-C4.flac", REPO / "data" / "exp1" / "flute-G4.flac"
@@ -56,7 +57,7 @@ def trained(tmp_path_factory):
 
 def test_a_training_that_cannot_export_one_decoder_stops_before_its_first_step(tmp_path):
     overrides = ["experiment=train_decoder", TINY_MODEL, "logger=csv", f"data.root={REPO / 'data' / 'exp1'}"]
-    with pytest.raises(ConfigError, match=r"decoder is exported from task.module.stage=decoder with one level, got"):
+    with pytest.raises(ConfigError, match=r"decoder is exported from a decoder stage .* with one level, got"):
         run_config([*overrides, "task.module.levels=[1,2]", "data.crop_seconds=0.1"], tmp_path)
     assert not (tmp_path / "checkpoints").exists()
 
@@ -85,21 +86,21 @@ def test_with_inputs_the_decoder_learns_from_the_other_instruments_codes(tmp_pat
     data.setup("fit")
     module = VQVAEPretrainModule(base_model(), MelLoss(), levels=[2], stage="decoder", codebook_init="keep")
     corpus = data.training_corpus()
-    module.cache_codes(corpus.inputs, corpus.crop_length, corpus.crop_multiple)
+    module.stage.prepare(module, corpus)
     items = [data.train_set[index] for index in range(20)]
     flute = next(item for item in items if item["input_clip"] < 2)  # versions sorted: flute's clips, then violin's
     violin = next(item for item in items if item["input_clip"] >= 2)
     batch = default_collate([flute, violin])
     assert not torch.equal(batch["input"], batch["audio"])  # the second crop hears the violin
-    cached = module._outputs(batch, training=True)[2].codes  # training: the codes of the inputs, cached
-    assert torch.equal(cached, module._code_cache.crops(2, batch["input_clip"], batch["start"]))
-    assert not torch.equal(cached, module._code_cache.crops(2, batch["clip"], batch["start"]))
+    cached = module.stage.outputs(module, batch, training=True)[2].codes  # training: the inputs' codes, cached
+    assert torch.equal(cached, module.stage.cache.crops(2, batch["input_clip"], batch["start"]))
+    assert not torch.equal(cached, module.stage.cache.crops(2, batch["clip"], batch["start"]))
     validation = default_collate([data.val_set[index] for index in range(2)])
     with torch.no_grad():  # validation: the model hears the input and is scored against the target
-        heard = module._outputs(validation, training=False)[2].codes
+        heard = module.stage.outputs(module, validation, training=False)[2].codes
         assert torch.equal(heard, module.model.encode(validation["input"], 2))
         loss, _, _ = module.batch_losses(validation, training=False)
-        outputs = module._outputs(validation, training=False)
+        outputs = module.stage.outputs(module, validation, training=False)
         assert torch.allclose(loss, module.loss(validation["audio"], outputs[2].reconstruction)["loss"])
 
 
@@ -202,14 +203,13 @@ def test_the_decoder_card_ships_the_decoders_and_measures_them_against_steps(tra
 
 def test_trained_blocks_freezes_the_decoders_earlier_blocks(tmp_path):
     model = base_model()
-    module = VQVAEPretrainModule(model, MelLoss(), levels=[2], stage="decoder", codebook_init="keep", trained_blocks=1)
+    stage = DecoderStage(trained_blocks=1)
+    module = VQVAEPretrainModule(model, MelLoss(), levels=[2], stage=stage, codebook_init="keep")
     decoder = model.decoders[2]
     trained = {id(p) for p in module.configure_optimizers()["optimizer"].param_groups[0]["params"]}
     # the decoder runs level_blocks[2], [1], then [0] and ``out``: only the last block and ``out`` learn
     assert trained == {id(p) for p in [*decoder.level_blocks[0].parameters(), *decoder.out.parameters()]}
     assert not any(p.requires_grad for block in decoder.level_blocks[1:] for p in block.parameters())
-    blocks = r"trained_blocks must be between 1 and 3 \(level 2's decoder blocks\), got 4"
+    blocks = r"stage.trained_blocks must be between 1 and 3 \(level 2's decoder blocks\), got 4"
     with pytest.raises(ConfigError, match=blocks):
-        VQVAEPretrainModule(base_model(), levels=[2], stage="decoder", codebook_init="keep", trained_blocks=4)
-    with pytest.raises(ConfigError, match=r"trained_blocks applies to task.module.stage=decoder only"):
-        VQVAEPretrainModule(base_model(), levels=[2], trained_blocks=1)
+        VQVAEPretrainModule(base_model(), levels=[2], stage=DecoderStage(trained_blocks=4), codebook_init="keep")

@@ -26,7 +26,7 @@ from jukestyle.evaluation.metrics import (
     pitch_track,
 )
 from jukestyle.jukebox import VQVAE
-from jukestyle.jukebox.losses import MULTISPECTRAL_RESOLUTIONS, MelLoss, multispectral_loss
+from jukestyle.losses import MULTISPECTRAL_RESOLUTIONS, MelLoss, multispectral_loss
 
 # Frequency bands (Hz) of the band-energy comparison: fundamentals, low harmonics, the upper
 # harmonics that carry timbre, and the air/noise region above them.

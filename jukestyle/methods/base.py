@@ -1,9 +1,10 @@
 """What every method is: a style analysed once, applied to any number of contents; and the plain reconstruction.
 
-Each method analyses a style once (``analyse``) and applies the analysis to any
-number of contents (``apply``). Both take and return audio tensors (B, 1, T) at
-the model's rate; ``apply`` returns the audio with information for the run's
-metadata (e.g. the Gram loss curve). The constructor defaults are the project's
+Each method analyses a style once (``analyse``, its one analysis entry point) and
+applies the analysis to any number of contents (``apply``). Both take audio tensors
+(B, 1, T) at the model's rate; a style too long to process at once reaches ``analyse``
+as consecutive windows, every one of which counts. ``apply`` returns the audio with
+information for the run's metadata (e.g. the Gram loss curve). The constructor defaults are the project's
 best settings for each method; ``configs/method/*.yaml`` hold the same values (a null
 takes the default here; tests/methods/test_methods.py checks that they agree). Settings
 are checked where they enter (``in_range``), before any audio is processed.
@@ -19,6 +20,13 @@ import torch
 
 from jukestyle.errors import ConfigError
 from jukestyle.jukebox import VQVAE
+
+StyleAudio = torch.Tensor | Iterable[torch.Tensor]  # a style's audio (B, 1, T), or its consecutive windows
+
+
+def style_windows(style: StyleAudio) -> Iterable[torch.Tensor]:
+    """A style as windows: its audio as the one window, or the windows it came in."""
+    return [style] if torch.is_tensor(style) else style
 
 
 @dataclass
@@ -74,25 +82,16 @@ class Method:
         """Raise a clear error for settings that do not fit ``model`` (before any audio is processed)."""
         model.hop_length(self.level)
 
-    def analyse(self, model: VQVAE, style: torch.Tensor) -> object:
+    def analyse(self, model: VQVAE, style: StyleAudio, style_name: str = "style") -> object:
+        """The style's analysis, from its audio (B, 1, T) or its consecutive windows: methods whose analysis is a
+        statistic over time accumulate it over every window. ``style_name`` (e.g. its file) matters only to
+        methods whose ``style_key`` says so. The base class needs no analysis and reads nothing."""
         return None
 
     def style_key(self, style_name: str) -> str:
         """What of the style's name (e.g. its file) the analysis depends on: nothing, for methods that hear only
         its audio. The engine caches analyses under the audio's hash and this key."""
         return ""
-
-    def analyse_named(self, model: VQVAE, windows: Iterable[torch.Tensor], style_name: str) -> object:
-        """The analysis of a style that has a name (``style_key``); by default that of its audio alone."""
-        return self.analyse_windows(model, windows)
-
-    def analyse_windows(self, model: VQVAE, windows: Iterable[torch.Tensor]) -> object:
-        """The analysis of a style too long to process at once, heard as consecutive windows.
-
-        Methods whose analysis is a statistic over time accumulate it over the windows; the
-        base class analyses the first window only (for methods that need no analysis).
-        """
-        return self.analyse(model, next(iter(windows)))
 
     def apply(self, model: VQVAE, content: torch.Tensor, analysis: object) -> MethodOutput:
         raise NotImplementedError

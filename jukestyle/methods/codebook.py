@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import torch
 
 from jukestyle.jukebox import VQVAE
-from jukestyle.methods.base import Method, MethodOutput
+from jukestyle.methods.base import Method, MethodOutput, StyleAudio, style_windows
 
 # Latent frames per distance matrix in codebook_restrict (4096 x 2048 floats = 32 MiB per batch element).
 _RESTRICT_CHUNK = 4096
@@ -38,12 +36,9 @@ class CodebookRestriction(Method):
 
     name = "codebook"
 
-    def analyse(self, model: VQVAE, style: torch.Tensor) -> torch.Tensor:
-        return model.encode(style, self.level)
-
-    def analyse_windows(self, model: VQVAE, windows: Iterable[torch.Tensor]) -> torch.Tensor:
+    def analyse(self, model: VQVAE, style: StyleAudio, style_name: str = "style") -> torch.Tensor:
         """Every code that the style uses in any window, (1, U)."""
-        codes = torch.cat([self.analyse(model, window).reshape(-1) for window in windows])
+        codes = torch.cat([model.encode(window, self.level).reshape(-1) for window in style_windows(style)])
         return codes.unique()[None]
 
     def apply(self, model: VQVAE, content: torch.Tensor, analysis: torch.Tensor) -> MethodOutput:

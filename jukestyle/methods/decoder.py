@@ -18,16 +18,13 @@ instruments (see ``checkpoints/decoders/DECODERS.md``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
-
-import torch
 
 from jukestyle.errors import ConfigError
 from jukestyle.jukebox import BUNDLED_CHECKPOINT, VQVAE
-from jukestyle.jukebox.decoder_checkpoint import read_decoder, with_decoder
-from jukestyle.methods.base import Method, MethodOutput, in_range
+from jukestyle.methods.base import Method, MethodOutput, StyleAudio, in_range
 from jukestyle.methods.features import AdaIN
+from jukestyle.methods.rendering import DecoderFiles
 
 SUFFIX = ".pth.tar"
 BUNDLED_DECODERS = BUNDLED_CHECKPOINT.parent / "decoders"  # the bundled model's, one per instrument
@@ -51,18 +48,11 @@ class TrainedDecoder(Method):
             checkpoint = BUNDLED_DECODERS
         self.checkpoint = None if checkpoint is None else str(checkpoint)
         self.by_instrument = self.checkpoint is not None and Path(self.checkpoint).is_dir()
-        self._files = self._decoder_files()
-        self._contents = {path: read_decoder(path) for path in self._files.values()}  # each file read once
-        levels = {int(contents["level"]) for contents in self._contents.values()}
-        if len(levels) > 1:
-            raise ConfigError(f"decoder: the decoders in {self.checkpoint} are of several levels {sorted(levels)}")
-        if level is not None and levels and int(level) not in levels:
-            raise ConfigError(f"decoder: {self.checkpoint} is a level-{levels.pop()} decoder, not level {level}")
-        super().__init__(level if level is not None else levels.pop() if levels else 2)
+        self._decoders = DecoderFiles(self._decoder_files(), self.name)
+        super().__init__(self._decoders.level_for(self.name, level, 2))
         self.alpha = in_range(self.name, "alpha", alpha, 0.0, 1.0)
         self.eps = in_range(self.name, "eps", eps, 0.0, above_low=True)
         self._latent_adain = AdaIN(self.level, ["latent"], self.alpha, self.eps)
-        self._rendering: dict[tuple[int, str], VQVAE] = {}  # (id(base model), decoder file) -> model with it
 
     def _decoder_files(self) -> dict[str, Path]:
         """{instrument: file} of a folder, or {"": file} for one file; nothing when no checkpoint is set."""
@@ -79,47 +69,34 @@ class TrainedDecoder(Method):
         """The decoder for a style: the one file, or the one of the style's instrument."""
         if self.checkpoint is None:
             raise ConfigError("decoder: set method.checkpoint=<decoder file> (train one with experiment=train_decoder)")
+        files = self._decoders.files
         if not self.by_instrument:
-            return self._files[""]
+            return files[""]
         instrument = style_instrument(style_name)
-        if instrument not in self._files:
+        if instrument not in files:
             raise ConfigError(
                 f"decoder: no decoder for {style_name}'s instrument {instrument!r} in {self.checkpoint} "
-                f"(it has {', '.join(self._files)})"
+                f"(it has {', '.join(files)})"
             )
-        return self._files[instrument]
-
-    def rendering_model(self, model: VQVAE, decoder: Path) -> VQVAE:
-        """``model`` with the trained ``decoder`` in place of its own (built once per model and decoder)."""
-        key = (id(model), str(decoder))
-        if key not in self._rendering:
-            self._rendering[key] = with_decoder(model, decoder, self._contents[decoder])[0]
-        return self._rendering[key]
+        return files[instrument]
 
     def validate(self, model: VQVAE) -> None:
         super().validate(model)
         if self.checkpoint is None:
             self.decoder_file("")  # the one line that says what to set
-        for path in self._files.values():  # every decoder fits this model's codes, before any audio
-            self.rendering_model(model, path)
+        self._decoders.validate(model)
 
     def style_key(self, style_name: str) -> str:
         return style_instrument(style_name) if self.by_instrument else ""
 
-    def analyse_named(self, model: VQVAE, windows: Iterable[torch.Tensor], style_name: str) -> dict:
+    def analyse(self, model: VQVAE, style: StyleAudio, style_name: str = "style") -> dict:
         decoder = self.decoder_file(style_name)
         # alpha 0: the decoder is the style, and the recording is not analysed
-        statistics = self._latent_adain.analyse_windows(model, windows) if self.alpha > 0 else None
+        statistics = self._latent_adain.analyse(model, style) if self.alpha > 0 else None
         return {"decoder": decoder, "latent": statistics}
 
-    def analyse_windows(self, model: VQVAE, windows: Iterable[torch.Tensor]) -> dict:
-        return self.analyse_named(model, windows, "style")
-
-    def analyse(self, model: VQVAE, style: torch.Tensor) -> dict:
-        return self.analyse_windows(model, [style])
-
-    def apply(self, model: VQVAE, content: torch.Tensor, analysis: dict) -> MethodOutput:
-        rendering = self.rendering_model(model, analysis["decoder"])
+    def apply(self, model: VQVAE, content, analysis: dict) -> MethodOutput:
+        rendering = self._decoders.rendering_model(model, analysis["decoder"])
         info = {"decoder": str(analysis["decoder"])}
         if analysis["latent"] is None:
             return MethodOutput(rendering.reconstruct(content, self.level), info)

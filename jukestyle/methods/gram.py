@@ -14,7 +14,7 @@ the features close to the content's.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -22,7 +22,7 @@ import torch
 from jukestyle.errors import ConfigError
 from jukestyle.jukebox import VQVAE
 from jukestyle.jukebox.hooks import forward_hooks, select_names
-from jukestyle.methods.base import Method, MethodOutput, in_range, require_gradients
+from jukestyle.methods.base import Method, MethodOutput, StyleAudio, in_range, require_gradients, style_windows
 
 Layers = Mapping[int, Sequence[str]]  # level -> encoder block names
 
@@ -55,11 +55,6 @@ def encoder_features(
         for level in layers:
             model.encode_latent(audio, level)
     return features
-
-
-def style_grams(model: VQVAE, style: torch.Tensor, layers: dict[int, list[str]]) -> dict[tuple[int, str], torch.Tensor]:
-    with torch.no_grad():
-        return {key: gram_matrix(value) for key, value in encoder_features(model, style, layers).items()}
 
 
 @dataclass
@@ -163,17 +158,13 @@ class GramOptimisation(Method):
         super().validate(model)
         resolve_layers(model, self.layers)
 
-    def analyse(self, model: VQVAE, style: torch.Tensor) -> dict:
-        layers = resolve_layers(model, self.layers)
-        return {"layers": layers, "grams": style_grams(model, style, layers)}
-
-    def analyse_windows(self, model: VQVAE, windows: Iterable[torch.Tensor]) -> dict:
+    def analyse(self, model: VQVAE, style: StyleAudio, style_name: str = "style") -> dict:
         """Gram matrices of the whole style: sums of h h^T over the windows, divided by all their frames."""
         layers = resolve_layers(model, self.layers)
         sums: dict[tuple[int, str], torch.Tensor] = {}
         frames: dict[tuple[int, str], int] = {}
         with torch.no_grad():
-            for window in windows:
+            for window in style_windows(style):
                 for key, features in encoder_features(model, window, layers).items():
                     outer = features @ features.transpose(1, 2)
                     sums[key] = sums[key] + outer if key in sums else outer

@@ -26,3 +26,15 @@ def test_crops_slice_the_codes_of_the_whole_padded_clip(tiny_model):
     assert torch.equal(cache.crops(1, torch.tensor([1]), torch.tensor([0]))[0], expected)
     with pytest.raises(ValueError, match="multiple of 128"):
         cache.crops(2, torch.tensor([0]), torch.tensor([100]))
+
+
+def test_the_codes_are_kept_on_disk_for_the_next_run_on_the_same_clips(tiny_model, monkeypatch):
+    clips = [harmonic_tone(220.0, 0.1), harmonic_tone(330.0, 0.1)]
+    first = CodeCache(tiny_model, clips, levels=[2], crop_length=1024)
+    monkeypatch.setattr(CodeCache, "_encode", lambda *args: pytest.fail("encoded again"))
+    second = CodeCache(tiny_model, clips, levels=[2], crop_length=1024)
+    assert all(torch.equal(a, b) for a, b in zip(first.codes[2], second.codes[2], strict=True))
+    for changed in ({"clips": [clips[0], clips[1] * 0.5]}, {"crop_length": 2048}, {"levels": [1, 2]}):
+        settings = {"clips": clips, "levels": [2], "crop_length": 1024, **changed}
+        with pytest.raises(pytest.fail.Exception, match="encoded again"):  # anything else: encoded, not read
+            CodeCache(tiny_model, **settings)

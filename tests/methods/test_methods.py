@@ -248,8 +248,8 @@ def test_method_configs_hold_the_class_defaults(name):
 def test_style_is_analysed_once_and_cached(tiny_model):
     calls = []
     method = AdaIN()
-    real = method.analyse_windows
-    method.analyse_windows = lambda model, windows: calls.append(1) or real(model, windows)
+    real = method.analyse
+    method.analyse = lambda model, windows, name: calls.append(1) or real(model, windows, name)
     engine = StyleTransfer(tiny_model, method)
     style = harmonic_tone(392, 0.5)
     first = engine(harmonic_tone(262, 0.5), style)

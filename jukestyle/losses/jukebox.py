@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from jukestyle.jukebox.losses.base import ReconstructionLoss, stft_magnitude, weighted_total
+from jukestyle.losses.base import ReconstructionLoss, stft_magnitude, weighted_total
 
 # (n_fft, hop, window) of Jukebox's multi-resolution spectral loss.
 MULTISPECTRAL_RESOLUTIONS: tuple[tuple[int, int, int], ...] = ((2048, 240, 1200), (1024, 120, 600), (512, 50, 240))

@@ -7,7 +7,7 @@ import pytest
 import torch
 from signals import SAMPLE_RATE
 
-from jukestyle.jukebox.losses import AdversarialLoss, JukeboxLoss, MelLoss, STFTDiscriminator, multispectral_loss
+from jukestyle.losses import AdversarialLoss, JukeboxLoss, MelLoss, STFTDiscriminator, multispectral_loss
 
 
 def note(partials: int, total_partials: int = 16, seconds: float = 0.5) -> torch.Tensor:

@@ -7,16 +7,16 @@ the training corpus once before training (Jukebox's bandwidths); the bottleneck'
 commitment loss is added by the training module, the same for every loss.
 """
 
-from jukestyle.jukebox.losses.adversarial import AdversarialLoss, STFTDiscriminator
-from jukestyle.jukebox.losses.base import ReconstructionLoss, stft_magnitude
-from jukestyle.jukebox.losses.jukebox import (
+from jukestyle.losses.adversarial import AdversarialLoss, STFTDiscriminator
+from jukestyle.losses.base import ReconstructionLoss, stft_magnitude
+from jukestyle.losses.jukebox import (
     MULTISPECTRAL_RESOLUTIONS,
     Bandwidth,
     JukeboxLoss,
     measure_bandwidth,
     multispectral_loss,
 )
-from jukestyle.jukebox.losses.mel import MelLoss
+from jukestyle.losses.mel import MelLoss
 
 __all__ = [
     "MULTISPECTRAL_RESOLUTIONS",

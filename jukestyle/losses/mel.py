@@ -7,8 +7,9 @@ log scale every partial counts by its ratio, whatever its level. At each window 
 ``w`` (hop ``w / 4``, Hann window) the log10 of the mel energies, clamped at ``clamp``,
 are compared with an L1 distance; the scales are summed, as DAC does.
 
-``frame_tones`` adds the distance of the spectra at the harmonics of a decoder's frame rate
-(``frame_tones.py``), where a fine-tuned decoder leaks a comb of tones.
+``frame_tones`` adds the distance of the spectra at the harmonics of a decoder's frame rates
+(``frame_tones.py``), where a fine-tuned decoder leaks combs of tones: one rate per entry of
+``frame_periods`` (samples per frame), the term the mean of their distances.
 
 A waveform term makes a decoder that is unsure of the phase average it away, and the
 upper harmonics cancel first: it is off by default.
@@ -16,12 +17,14 @@ upper harmonics cancel first: it is off by default.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import librosa
 import torch
 import torch.nn.functional as F
 
-from jukestyle.jukebox.losses.base import ReconstructionLoss, stft_magnitude, weighted_total
-from jukestyle.jukebox.losses.frame_tones import frame_tone_distance
+from jukestyle.losses.base import ReconstructionLoss, stft_magnitude, weighted_total
+from jukestyle.losses.frame_tones import frame_tone_distance
 
 # DAC's scales: window lengths and mel bands per window.
 WINDOWS = (32, 64, 128, 256, 512, 1024, 2048)
@@ -41,7 +44,7 @@ class MelLoss(ReconstructionLoss):
         linear_magnitude: float = 0.0,
         waveform: float = 0.0,
         frame_tones: float = 0.0,
-        frame_period: int = 32,
+        frame_periods: Sequence[int] = (32,),
         clamp: float = 1e-5,
     ) -> None:
         super().__init__()
@@ -52,7 +55,9 @@ class MelLoss(ReconstructionLoss):
         self.weights = {"mel": mel, "log_magnitude": log_magnitude, "linear_magnitude": linear_magnitude}
         self.weights["waveform"] = waveform
         self.weights["frame_tones"] = frame_tones
-        self.frame_period = int(frame_period)
+        self.frame_periods = [int(period) for period in frame_periods]
+        if not self.frame_periods:
+            raise ValueError("loss.frame_periods needs at least one period (samples per decoder frame), e.g. [32]")
         for window, bands in zip(self.windows, mel_bands, strict=True):
             # Slaney mel filters from 0 Hz to Nyquist; not persistent: they are rebuilt, not checkpointed.
             filters = librosa.filters.mel(sr=sample_rate, n_fft=window, n_mels=int(bands), fmin=0.0, fmax=None)
@@ -73,5 +78,6 @@ class MelLoss(ReconstructionLoss):
                 terms["linear_magnitude"] = terms["linear_magnitude"] + F.l1_loss(fake, real)
         terms["waveform"] = F.l1_loss(output.float(), target.float())
         if self.weights["frame_tones"]:
-            terms["frame_tones"] = frame_tone_distance(target, output, self.frame_period, self.clamp)
+            distances = [frame_tone_distance(target, output, period, self.clamp) for period in self.frame_periods]
+            terms["frame_tones"] = sum(distances) / len(distances)
         return weighted_total(terms, self.weights)

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
-from jukestyle.jukebox.losses.base import ReconstructionLoss
+from jukestyle.losses.base import ReconstructionLoss
 
 
 class _ScaleDiscriminator(nn.Module):

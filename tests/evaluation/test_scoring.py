@@ -1,0 +1,52 @@
+"""Scoring methods on sets of pairs in-process: records, summaries, and scores kept by what they depend on."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from project import REPO
+
+from jukestyle.evaluation import scoring
+from jukestyle.evaluation.pair_sets import Pair
+
+EXP1 = REPO / "data" / "exp1"
+PAIRS = [Pair("piano-C4--flute-C4", str(EXP1 / "piano-C4.flac"), str(EXP1 / "flute-C4.flac"))]
+
+
+def test_a_row_is_scored_once_and_kept_by_its_settings_and_files(tiny_model, tiny_decoders, tmp_path, monkeypatch):
+    row = scoring.Row("adain L1", "adain", {"level": 1})
+    (record,) = scoring.score_row(tiny_model, row, PAIRS, tmp_path)
+    assert record["closer_to"] in ("source", "style") and record["pitch_accuracy"] is not None
+    assert set(scoring.FRAME_PERIODS) == {int(key.rsplit("_", 1)[1]) for key in record if key.startswith("frame_")}
+    monkeypatch.setattr(scoring, "evaluate", lambda *args: pytest.fail("scored again"))
+    assert scoring.score_row(tiny_model, row, PAIRS, tmp_path) == [record]
+    # a decoder file retrained in place is another row: its scores are not reused
+    decoder = tmp_path / "decoder.pth.tar"
+    shutil.copy(tiny_decoders[1], decoder)
+    with_decoder = scoring.Row("adain + decoder", "adain", {"decoder": str(decoder)})
+    monkeypatch.undo()
+    scoring.score_row(tiny_model, with_decoder, PAIRS, tmp_path)
+    shutil.copy(tiny_decoders[2], decoder)  # another file under the same name
+    assert with_decoder.key() != scoring.Row("adain + decoder", "adain", {"decoder": str(tiny_decoders[1])}).key()
+
+
+def test_a_pair_a_row_cannot_render_is_left_out_of_its_summary(tiny_model, tiny_decoders, tmp_path):
+    folder = tmp_path / "decoders"
+    folder.mkdir()
+    shutil.copy(tiny_decoders[2], folder / "violin.pth.tar")  # no flute decoder: the pair's style is a flute
+    (record,) = scoring.score_row(tiny_model, scoring.Row("decoders", "decoder", {"checkpoint": str(folder)}), PAIRS)
+    assert "no decoder for" in record["error"]
+    assert scoring.summarise([record])["pairs"] == 0 and scoring.summarise([record])["style_wins"] is None
+
+
+def test_summaries_count_style_wins_and_average_the_metrics():
+    records = [
+        {"closer_to": "style", "pitch_accuracy": 1.0, "chroma_similarity": 0.9, "frame_tones_32": -40.0},
+        {"closer_to": "source", "pitch_accuracy": None, "chroma_similarity": 0.7, "frame_tones_32": -20.0},
+        {"error": "unreadable"},
+    ]
+    summary = scoring.summarise(records)
+    assert summary["pairs"] == 2 and summary["style_wins"] == 0.5
+    assert summary["pitch_accuracy"] == 1.0 and summary["chroma_similarity"] == pytest.approx(0.8)
+    assert summary["frame_tones_32"] == -30.0 and summary["frame_tones_128"] is None
