@@ -55,7 +55,7 @@ class StyleTransferModule(pl.LightningModule):
         chosen = [method for method in methods.values() if method is not None]
         if not chosen:
             raise JukestyleError("no style-transfer method configured")
-        names = [method.name for method in chosen]
+        names = [method.label for method in chosen]
         if len(set(names)) != len(names):
             raise JukestyleError(f"methods in one run need distinct names, got {names}")
         engine = {"window_seconds": window_seconds, "overlap_seconds": overlap_seconds, "precision": precision}
@@ -66,7 +66,7 @@ class StyleTransferModule(pl.LightningModule):
             self.reference_engines.append(StyleTransfer(self.model, Identity(level=level), input_lufs, **engine))
         self.references = references
         self.reference_cache = ReferenceCache()
-        reported = names + [engine.method.name for engine in self.reference_engines]
+        reported = names + [engine.method.label for engine in self.reference_engines]
         reported += list(AS_OUTPUT) if references else []
         self.summaries = torch.nn.ModuleDict({name: summary_metrics() for name in reported})
         self.finished: FinishedRecords | None = None  # read from resume_dir when the run starts
@@ -135,7 +135,7 @@ class StyleTransferModule(pl.LightningModule):
 
     def _transfer(self, item: dict, engine: StyleTransfer, reference: bool = False) -> dict:
         method = engine.method
-        record = self._record(item, method.name, method.settings(), reference)
+        record = self._record(item, method.label, method.settings(), reference)
         if record["error"] is not None:
             return record
         finished = self.finished.get(record) if self.finished is not None else None
@@ -150,7 +150,7 @@ class StyleTransferModule(pl.LightningModule):
         except Exception as error:  # one pair's failure is reported in results.csv; the run goes on
             record["error"] = f"{type(error).__name__}: {error}".splitlines()[0]
             if not isinstance(error, JukestyleError):
-                log.warning("pair %s, method %s failed:\n%s", item["pair_id"], method.name, traceback.format_exc())
+                log.warning("pair %s, method %s failed:\n%s", item["pair_id"], method.label, traceback.format_exc())
             return record
         record.update(
             audio=result.audio, sample_rate=result.sample_rate, seconds=result.seconds, info=result.info, **scores

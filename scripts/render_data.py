@@ -43,6 +43,7 @@ from jukestyle.audio.corpus_plan import (  # noqa: E402
     HELD_OUT_PITCHES,
     TARGET_INSTRUMENTS,
     held_out_pairs,
+    held_out_phrase,
     held_out_programs,
     held_out_style_pitch,
     plan_corpus,
@@ -253,18 +254,19 @@ def note_name(pitch: int) -> str:
 
 
 def render_held_out(out: Path, soundfont: Path) -> list[dict]:
-    """Notes of the programs no transfer decoder or timbre metric trains on, ``<out>/<program>-<note>.flac``,
-    with ``manifest.csv`` and ``pairs.csv`` (contents at D4, styles of other programs at other notes)."""
+    """Notes of the programs no transfer decoder or timbre metric trains on, ``<out>/<program>-<note>.flac``, and
+    a phrase of each (``<program>-phrase.flac``), with ``manifest.csv`` and ``pairs.csv`` (contents at D4, styles
+    of other programs at other notes)."""
     renderer = Renderer(soundfont, SAMPLE_RATE)
-    previous = _read_manifest(out / "manifest.csv")
+    previous = {row["file"]: row for row in _read_manifest(out / "manifest.csv").values()}
     rows = []
     for program in held_out_programs():
-        for pitch in HELD_OUT_PITCHES:
-            item_id = f"{GM_PROGRAMS[program]}-{note_name(pitch)}"
+        scores = [(note_name(pitch), pitch, [Note(pitch, 0.0, NOTE_SECONDS, 100)]) for pitch in HELD_OUT_PITCHES]
+        scores.append(("phrase", "phrase", held_out_phrase()))
+        for name, pitch, notes in scores:
+            item_id = f"{GM_PROGRAMS[program]}-{name}"
             relative = f"{item_id}.flac"
-            old = {row["file"]: row for row in previous.values()}.get(relative)
-            if not _up_to_date(out / relative, old):
-                notes = [Note(pitch, 0.0, NOTE_SECONDS, 100)]
+            if not _up_to_date(out / relative, previous.get(relative)):
                 audio = _peak_normalised(renderer.render(notes, program, tail_seconds=0.6))
                 save_audio(out / relative, audio, SAMPLE_RATE, comment=f"jukestyle held-out program {program}")
             row = {"id": item_id, "program": program, "instrument": GM_PROGRAMS[program], "pitch": pitch}

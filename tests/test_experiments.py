@@ -54,17 +54,32 @@ def transfer_overrides(pair_files) -> list[str]:
 
 def test_all_experiments_are_tested():
     expected = {"adain_latent", "adain_multilayer", "wct_latent", "wct_multilayer", "codebook", "gram_top_level",
-                "gram_all_levels", "paper_all", "pretrain_vqvae", "channel_maps", "train_decoder"}  # fmt: skip
+                "gram_all_levels", "paper_all", "pretrain_vqvae", "channel_maps", "train_decoder",
+                "train_transfer_decoder", "train_timbre_metric"}  # fmt: skip
     assert expected <= set(EXPERIMENTS)
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_experiment_runs(experiment, pair_files, tiny_corpus, tiny_decoders, tmp_path):
     out = tmp_path / "run"
-    if experiment in ("pretrain_vqvae", "train_decoder"):  # train_decoder: a plain folder of one's recordings
+    if experiment == "train_timbre_metric":  # a parallel corpus: two instruments playing the same two notes
+        for instrument in ("flute", "violin"):
+            (tmp_path / "parallel" / instrument).mkdir(parents=True)
+            for note in ("C4", "G4"):
+                source = REPO / "data" / "exp1" / f"{instrument}-{note}.flac"
+                shutil.copy(source, tmp_path / "parallel" / instrument / f"{note}.flac")
+        overrides = [f"experiment={experiment}", "logger=csv", f"data.root={tmp_path / 'parallel'}"]
+        overrides += ["data.batch_size=2", "data.crops_per_epoch=4", "data.crop_seconds=0.2", "data.val_items=2"]
+        overrides += ["trainer.max_steps=2", "trainer.val_check_interval=2", "trainer.enable_progress_bar=false"]
+        run_config([*overrides, "task.module.heldout=null"], out)
+        assert (out / "checkpoints" / "last.ckpt").is_file() and (out / "timbre_metric.pth.tar").is_file()
+        return
+    if experiment in ("pretrain_vqvae", "train_decoder", "train_transfer_decoder"):
+        # the decoders: a plain folder of one's recordings (the transfer decoder then learns self-supervised)
         root = tiny_corpus if experiment == "pretrain_vqvae" else pair_files[0].parent
         overrides = [f"experiment={experiment}", TINY_MODEL, "logger=csv", f"data.root={root}"]
         overrides += ["data.batch_size=2", "data.crops_per_epoch=4", "data.crop_seconds=0.1", "trainer.max_steps=2"]
+        overrides += ["data.style_seconds=0.1"] if experiment == "train_transfer_decoder" else []
         overrides += [
             "trainer.val_check_interval=2",
             "+trainer.limit_val_batches=1",

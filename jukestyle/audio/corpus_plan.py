@@ -262,10 +262,19 @@ HELD_OUT_PROGRAMS = (
     "steel_drums",
     "telephone_ring",
 )
-# The held-out set's notes: every program plays each (A3, D4, F4), none of Experiment 1's.
-HELD_OUT_PITCHES = (57, 62, 65)
-HELD_OUT_CONTENT_PITCH = 62  # contents play D4; styles another note, so that returning the style fails pitch
+# The held-out set's notes: every program plays each (D3, A3, D4, F4, D5), none of Experiment 1's. Transfer pairs
+# take contents at D4 and styles at A3 or F4, so that returning the style fails the pitch test; a timbre metric
+# is held to the octaves too.
+HELD_OUT_PITCHES = (50, 57, 62, 65, 74)
+HELD_OUT_CONTENT_PITCH = 62
+HELD_OUT_STYLE_PITCHES = (57, 65)
 HELD_OUT_STYLE_OFFSETS = (1, 5, 9, 13)  # each content program meets the styles this many programs further on
+
+
+def held_out_phrase() -> list[Note]:
+    """The held-out programs' phrase: a monophonic line around D4 (a timbre metric hears it against single notes)."""
+    pitches = (62, 64, 66, 67, 69, 67, 66, 64, 62, 57, 62)
+    return [Note(pitch, 0.3 * index, 0.27, 96) for index, pitch in enumerate(pitches)]
 
 
 def family(program: int) -> int:
@@ -295,6 +304,5 @@ def held_out_pairs() -> list[tuple[int, int]]:
 
 
 def held_out_style_pitch(pair_index: int) -> int:
-    """The style's note of a held-out pair: the notes other than the content's, in turn."""
-    others = [pitch for pitch in HELD_OUT_PITCHES if pitch != HELD_OUT_CONTENT_PITCH]
-    return others[pair_index % len(others)]
+    """The style's note of a held-out pair: ``HELD_OUT_STYLE_PITCHES`` in turn."""
+    return HELD_OUT_STYLE_PITCHES[pair_index % len(HELD_OUT_STYLE_PITCHES)]

@@ -72,6 +72,11 @@ class Method:
     def __init__(self, level: int = 2) -> None:
         self.level = int(in_range(self.name, "level", level, 0))
 
+    @property
+    def label(self) -> str:
+        """The method's name in results and reports: ``name``, unless its settings make it another row."""
+        return self.name
+
     def settings(self) -> dict:
         """Constructor arguments and their values, for metadata and cache keys."""
         names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]

@@ -49,6 +49,10 @@ class FeatureTransfer(Method):
         self.alpha = in_range(self.name, "alpha", alpha, 0.0, 1.0)
         self.eps = in_range(self.name, "eps", eps, 0.0, above_low=True)
 
+    @property
+    def label(self) -> str:
+        return self.name if self.decoder is None else f"{self.name}+decoder"
+
     def validate(self, model: VQVAE) -> None:
         resolve_points(model, self.level, self.points)
         self._decoders.validate(model)

@@ -1,0 +1,42 @@
+"""The timbre metric's triplets of held-out programs, and their accuracy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from jukestyle.errors import JukestyleError
+from jukestyle.evaluation.cards import timbre_metric as card
+
+
+def clips(programs=(1, 2, 3), pitches=("50", "62")):
+    tone = np.ones(100, np.float32)
+    notes = [card.Clip(f"p{p}-{pitch}", p, pitch, tone * (p + int(pitch))) for p in programs for pitch in pitches]
+    return notes + [card.Clip(f"p{p}-phrase", p, "phrase", tone * p) for p in programs]
+
+
+def test_pitch_triplets_hold_a_program_at_two_notes_against_another_at_the_anchors_note():
+    triplets = card.pitch_triplets(clips())
+    assert len(triplets) == 3 * 2 * 2  # programs x ordered note pairs x other programs
+    assert ("p1-50", "p1-62", "p2-50") in triplets and all(a.split("-")[0] == p.split("-")[0] for a, p, _ in triplets)
+
+
+def test_phrase_and_loudness_triplets():
+    phrases = card.phrase_triplets(clips())
+    assert ("p1-phrase", "p1-50", "p2-phrase") in phrases and len(phrases) == 3 * 2 * 2
+    loudness = card.loudness_triplets(clips())
+    assert loudness[0][1].endswith("@+12dB") and loudness[1][1].endswith("@-12dB")
+    audio = card.with_loudness_copies(clips())
+    np.testing.assert_allclose(audio["p1-50@+12dB"], audio["p1-50"] * 10 ** (12 / 20), rtol=1e-6)
+
+
+def test_triplet_accuracy_counts_strictly_nearer_positives():
+    distance = {("a", "p"): 1.0, ("a", "n"): 2.0, ("b", "p"): 2.0, ("b", "n"): 2.0}
+    assert card.triplet_accuracy([("a", "p", "n"), ("b", "p", "n")], lambda x, y: distance[x, y]) == 0.5
+    with pytest.raises(JukestyleError, match="no triplets"):
+        card.triplet_accuracy([], lambda x, y: 0.0)
+
+
+def test_the_held_out_folder_must_be_rendered(tmp_path):
+    with pytest.raises(JukestyleError, match=r"manifest.csv: missing \(render it: python scripts/render_data.py"):
+        card.held_out_clips(tmp_path)
