@@ -30,9 +30,12 @@ def _engine(model: VQVAE, method_key: str, input_lufs: float | None) -> StyleTra
     return StyleTransfer(model, make_method(settings.pop("name"), **settings), input_lufs)
 
 
-def _with_level(options: dict, level: int | None) -> dict:
-    """The method's settings; ``level`` None leaves the method's own default (2; a trained decoder's level)."""
-    return options if level is None else {**options, "level": level}
+def _with_level(options: dict, method: str, model: VQVAE, level: int | None) -> dict:
+    """The method's settings at ``level``; None: a trained decoder's own level, else the model's
+    (``VQVAE.transfer_level``: the level its methods serve best)."""
+    if level is None and (method == "decoder" or options.get("decoder") is not None):
+        return options
+    return {**options, "level": model.transfer_level if level is None else level}
 
 
 def _samples(source: AudioInput, sample_rate: int, role: str) -> np.ndarray:
@@ -56,12 +59,14 @@ def transfer(
     (44.1 kHz). ``method``: identity, codebook, gram, adain or wct, with the project's best
     settings (for adain and wct: every decoder block and the latent, as in the *_multilayer
     experiments), overridden by ``options`` (e.g. ``alpha=0.5``, ``points=["latent"]``); or
-    decoder, with ``checkpoint=<a decoder trained by experiment=train_decoder>``. ``level``:
-    the VQ-VAE level (default 2; a trained decoder's own).
+    decoder, with ``checkpoint=<a decoder trained by experiment=train_decoder>``; adain and wct
+    also take ``decoder=<a transfer decoder>`` (``experiment=train_transfer_decoder``). ``level``:
+    the VQ-VAE level (default: the model's ``transfer_level``, 1 for the bundled model; a trained
+    decoder's own).
     ``model``: ``bundled``, ``jukebox_5b``, a checkpoint path or URL, or a loaded ``VQVAE``.
     """
     vqvae = model if isinstance(model, VQVAE) else _model(str(model))
-    settings = make_method(method, **_with_level(options, level)).settings()
+    settings = make_method(method, **_with_level(options, method, vqvae, level)).settings()
     engine = _engine(vqvae, json.dumps(settings, sort_keys=True), input_lufs)
     rate = vqvae.sample_rate
     names = [
@@ -85,7 +90,7 @@ def transfer_file(
     a .wav that appears only when complete) block by block, so memory does not grow with duration.
     Returns the timings and details of the run."""
     vqvae = model if isinstance(model, VQVAE) else _model(str(model))
-    settings = make_method(method, **_with_level(options, level)).settings()
+    settings = make_method(method, **_with_level(options, method, vqvae, level)).settings()
     engine = _engine(vqvae, json.dumps(settings, sort_keys=True), input_lufs)
     result = engine.transfer_file(content, style, output, comment=f"jukestyle {method}")
     return {"seconds": result.seconds, **result.info}

@@ -18,6 +18,10 @@ from jukestyle.jukebox.vqvae import VQVAE, ModelOrigin
 BUNDLED_CHECKPOINT = Path(__file__).resolve().parents[2] / "checkpoints" / "jukestyle_gm.pth.tar"
 # Checked on every load: a damaged or replaced file is named, not loaded. A new bundled model updates it.
 BUNDLED_SHA256 = "752574f2e3b4583ba4cd50eb1a7995d8147dfc5ef8dd5addddfda2440887252d"
+# The level each pre-trained model serves the style-transfer methods best at (configs/model/<name>.yaml say the
+# same): the paper chose level 2 for Jukebox's weights; the bundled model keeps pitch and moves timbre more at
+# level 1 (README, "Which level"). Other checkpoints: the paper's 2 unless told.
+TRANSFER_LEVELS = {"jukebox_5b": 2, "bundled": 1}
 
 
 def _preset(name: str) -> VQVAEConfig:
@@ -26,14 +30,15 @@ def _preset(name: str) -> VQVAEConfig:
     return PRESETS[name]
 
 
-def build_vqvae(preset: str | VQVAEConfig = "jukebox_5b", seed: int | None = None) -> VQVAE:
+def build_vqvae(preset: str | VQVAEConfig = "jukebox_5b", seed: int | None = None, transfer_level: int = 2) -> VQVAE:
     """A randomly initialised VQ-VAE (codebooks initialised from its own latents of noise)."""
     config = preset if isinstance(preset, VQVAEConfig) else _preset(preset)
     generator = None
     if seed is not None:
         torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed)
-    model = VQVAE(config, ModelOrigin(source=f"random:{preset if isinstance(preset, str) else 'custom'}:seed={seed}"))
+    origin = ModelOrigin(source=f"random:{preset if isinstance(preset, str) else 'custom'}:seed={seed}")
+    model = VQVAE(config, origin, transfer_level)
     model.initialise_codebooks(generator)
     return model.eval()
 
@@ -65,8 +70,9 @@ def _resolve(source: str | os.PathLike) -> tuple[Path, VQVAEConfig]:
     raise CheckpointError(f"{text}: no such checkpoint file, URL or pre-trained model name ({known})")
 
 
-def load_vqvae(source: str | os.PathLike = "jukebox_5b") -> VQVAE:
-    """A pre-trained VQ-VAE from a name (``jukebox_5b``, ``bundled``), a local path or a URL, in eval mode."""
+def load_vqvae(source: str | os.PathLike = "jukebox_5b", transfer_level: int | None = None) -> VQVAE:
+    """A pre-trained VQ-VAE from a name (``jukebox_5b``, ``bundled``), a local path or a URL, in eval mode.
+    ``transfer_level``: the level its methods default to (None: ``TRANSFER_LEVELS``' for a named model, else 2)."""
     path, default = _resolve(source)
     checkpoint = read_checkpoint(path)
     origin = ModelOrigin(
@@ -75,6 +81,8 @@ def load_vqvae(source: str | os.PathLike = "jukebox_5b") -> VQVAE:
         lineage=tuple(training_stages(checkpoint)),
         trained_levels=tuple(int(level) for level in checkpoint.get("trained_levels", [])),
     )
-    model = VQVAE(config_of(checkpoint, default), origin)
+    level = TRANSFER_LEVELS.get(str(source), 2) if transfer_level is None else int(transfer_level)
+    model = VQVAE(config_of(checkpoint, default), origin, level)
+    model.hop_length(level)  # a level the model has
     load_weights(model, state_dict_of(checkpoint, path), path)
     return model.eval()

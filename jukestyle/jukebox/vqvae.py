@@ -45,10 +45,13 @@ class ModelOrigin:
 
 
 class VQVAE(nn.Module):
-    def __init__(self, config: VQVAEConfig, origin: ModelOrigin | None = None) -> None:
+    def __init__(self, config: VQVAEConfig, origin: ModelOrigin | None = None, transfer_level: int = 2) -> None:
+        """``transfer_level``: the level the style-transfer methods serve best with this model's weights (the
+        paper's 2 for Jukebox's; measured per model: README, "Which level")."""
         super().__init__()
         self.config = config
         self.origin = origin or ModelOrigin()
+        self.transfer_level = int(transfer_level)
         self.encoders = nn.ModuleList(Encoder(config, level) for level in range(config.levels))
         self.decoders = nn.ModuleList(Decoder(config, level) for level in range(config.levels))
         self.bottleneck = Bottleneck(

@@ -5,10 +5,12 @@ from __future__ import annotations
 import shutil
 
 import pytest
+import torch
 from project import REPO
 
 from jukestyle.evaluation import scoring
 from jukestyle.evaluation.pair_sets import Pair
+from jukestyle.evaluation.timbre import TimbreNet, save_metric
 
 EXP1 = REPO / "data" / "exp1"
 PAIRS = [Pair("piano-C4--flute-C4", str(EXP1 / "piano-C4.flac"), str(EXP1 / "flute-C4.flac"))]
@@ -50,3 +52,19 @@ def test_summaries_count_style_wins_and_average_the_metrics():
     assert summary["pairs"] == 2 and summary["style_wins"] == 0.5
     assert summary["pitch_accuracy"] == 1.0 and summary["chroma_similarity"] == pytest.approx(0.8)
     assert summary["frame_tones_32"] == -30.0 and summary["frame_tones_128"] is None
+
+
+def test_a_timbre_metric_measures_the_kept_outputs_without_rendering_them_again(tiny_model, tmp_path, monkeypatch):
+    torch.manual_seed(0)
+    metric = tmp_path / "metric.pth.tar"
+    save_metric(metric, TimbreNet())
+    row = scoring.Row("identity L2", "identity", {"level": 2})
+    pairs = [*PAIRS, Pair("flute-C4--piano-C4", PAIRS[0].style, PAIRS[0].content)]
+    plain = scoring.Scorer(tiny_model, tmp_path / "work").score(row, pairs)
+    assert "timbre_style" not in plain[0] and (tmp_path / "work" / row.key() / f"{PAIRS[0].pair_id}.flac").is_file()
+    monkeypatch.setattr(scoring.StyleTransfer, "__call__", lambda *args: pytest.fail("rendered again"))
+    measured = scoring.Scorer(tiny_model, tmp_path / "work", metric).score(row, pairs)
+    assert measured[0]["closer_to"] == plain[0]["closer_to"] and measured[0]["timbre_closer_to"] in ("source", "style")
+    assert len(measured[0]["embedding"]) == 128 and measured[0]["timbre_style"] >= 0
+    summary = scoring.summarise(measured)
+    assert summary["timbre_wins"] is not None and summary["timbre_frechet"] is not None

@@ -40,3 +40,38 @@ def test_triplet_accuracy_counts_strictly_nearer_positives():
 def test_the_held_out_folder_must_be_rendered(tmp_path):
     with pytest.raises(JukestyleError, match=r"manifest.csv: missing \(render it: python scripts/render_data.py"):
         card.held_out_clips(tmp_path)
+
+
+def test_the_card_ships_the_metric_with_its_triplets_and_references(tmp_path):
+    import shutil
+
+    import soundfile as sf
+    import torch
+    from project import REPO
+
+    from jukestyle.evaluation.pair_sets import Pair
+    from jukestyle.evaluation.timbre import TimbreNet, save_metric
+
+    torch.manual_seed(0)
+    metric = tmp_path / "run" / "metric.pth.tar"
+    metric.parent.mkdir()
+    save_metric(metric, TimbreNet(), step=7, loss="classification", train_seconds=36.0, instruments=["a", "b"])
+    heldout = tmp_path / "heldout"
+    heldout.mkdir()
+    rows = ["id,program,instrument,pitch,file,sha256"]
+    for program, instrument in ((1, "sine"), (2, "sawtooth"), (3, "flute")):
+        for note, pitch in (("C4", 60), ("G4", 67)):
+            audio, rate = sf.read(REPO / "data" / "exp1" / f"{instrument}-{note}.flac", dtype="float32")
+            sf.write(heldout / f"{instrument}-{note}.wav", audio[: rate // 2], rate)
+            rows.append(f"{instrument}-{note},{program},{instrument},{pitch},{instrument}-{note}.wav,x")
+        shutil.copy(heldout / f"{instrument}-C4.wav", heldout / f"{instrument}-phrase.wav")
+        rows.append(f"{instrument}-phrase,{program},{instrument},phrase,{instrument}-phrase.wav,x")
+    (heldout / "manifest.csv").write_text("\n".join(rows) + "\n")
+    exp1 = REPO / "data" / "exp1"
+    pairs = [Pair("piano-C4--flute-C4", str(exp1 / "piano-C4.flac"), str(exp1 / "flute-C4.flac"))]
+    path = card.build_metric_card(metric, heldout, pairs, tmp_path / "out", "python x", {"same": metric})
+    text = path.read_text()
+    assert (tmp_path / "out" / card.METRIC_FILE).read_bytes() == metric.read_bytes()
+    assert "| timbre metric (classification, 7 steps) |" in text and "| same |" in text and "| l2-mfcc" in text
+    assert "| the style's instrument, another note | 1 |" in text and "| content as output | 1 | 0.0% | 0.0% |" in text
+    assert "content as output wins <= 5%: 0.0%" in text and "0.01 h" in text

@@ -43,3 +43,7 @@ def test_the_shipped_decoders_serve_every_instrument_of_the_experiments_on_the_b
     method.validate(bundled)  # every decoder renders the bundled model's level-2 codes
     card = (BUNDLED_DECODERS / "DECODERS.md").read_text()
     assert all(f"| {instrument} | " in card for instrument in TARGET_INSTRUMENTS)
+
+
+def test_the_bundled_model_serves_the_methods_at_level_1():
+    assert load_vqvae("bundled").transfer_level == 1 and load_vqvae("bundled", transfer_level=2).transfer_level == 2

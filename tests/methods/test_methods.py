@@ -241,7 +241,19 @@ def test_method_configs_hold_the_class_defaults(name):
     config = yaml.safe_load((REPO / "configs" / "method" / f"{name}.yaml").read_text())
     target = config.pop("_target_")
     assert target == f"jukestyle.methods.{METHODS[name].__name__}"
+    if config["level"] == "${model.transfer_level}":  # the model's level, as jukestyle.transfer takes it
+        config["level"] = METHODS[name]().level
     assert METHODS[name](**config).settings() == METHODS[name]().settings()
+
+
+@pytest.mark.parametrize("name", ["bundled", "jukebox_5b", "tiny_random", "random_jukebox_5b"])
+def test_each_model_config_says_the_level_its_model_serves_best(name):
+    """configs/model/<name>.yaml's transfer_level is the one the model gets in Python (jukestyle.transfer)."""
+    from jukestyle.jukebox.factory import TRANSFER_LEVELS
+
+    config = yaml.safe_load((REPO / "configs" / "model" / f"{name}.yaml").read_text())
+    expected = TRANSFER_LEVELS.get(config.get("source"), 2)
+    assert config["transfer_level"] == expected
 
 
 # -- the shared pipeline and jukestyle.transfer --------------------------------------------

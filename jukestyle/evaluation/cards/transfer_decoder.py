@@ -1,7 +1,7 @@
 """The transfer decoder's card: the decoder against the zero-shot methods and the per-instrument decoders,
 on the paper's pairs and on pairs of instruments no training has heard, with its A/B and its curve.
 
-Everything is scored in this process (``scoring.score_row``; scores are kept under a work folder), and
+Everything is scored in this process (``scoring.Scorer``; outputs and scores are kept under a work folder), and
 written as ``TRANSFER_DECODER.md`` with ``transfer_card.csv`` (one row per set and row) and
 ``transfer_curve.png`` (the decoder's metrics against training steps, the baselines as dashed lines).
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 from jukestyle.errors import JukestyleError
 from jukestyle.evaluation.figures import metric_curves_figure, save_figure
 from jukestyle.evaluation.pair_sets import Pair
-from jukestyle.evaluation.scoring import FRAME_PERIODS, Row, score_row, summarise
+from jukestyle.evaluation.scoring import FRAME_PERIODS, Row, Scorer, summarise
 from jukestyle.fileio import sha256_file, write_text
 from jukestyle.jukebox import VQVAE
 from jukestyle.jukebox.decoder_checkpoint import read_decoder
@@ -42,29 +42,25 @@ class Arm:
 
 
 def measure(
-    model: VQVAE,
-    rows: Sequence[Row],
-    sets: Mapping[str, Sequence[Pair]],
-    work: Path | None,
-    progress: Callable[[str], None] = print,
+    scorer: Scorer, rows: Sequence[Row], sets: Mapping[str, Sequence[Pair]], progress: Callable[[str], None] = print
 ) -> list[dict]:
     """One summary per (set, row): ``COLUMNS``."""
     table = []
     for set_name, pairs in sets.items():
         for row in rows:
-            summary = summarise(score_row(model, row, pairs, work))
+            summary = summarise(scorer.score(row, pairs))
             table.append({"set": set_name, "row": row.label, **summary})
             progress(f"{set_name} / {row.label}: {format_summary(summary)}")
     return table
 
 
-def self_transfer(model: VQVAE, rows: Sequence[Row], contents: Sequence[Pair], work: Path | None) -> dict[str, dict]:
+def self_transfer(scorer: Scorer, rows: Sequence[Row], contents: Sequence[Pair]) -> dict[str, dict]:
     """Each content with itself as the style: how far each row's output is from the source (l2-mfcc), and in how
     many pairs it is nearer than the first row's (the plain reconstruction)."""
-    own = [Pair(f"{Path(p.content).stem}--itself", p.content, p.content, "self") for p in contents]
-    scores = {
-        row.label: {r["pair_id"]: r for r in score_row(model, row, own, work) if not r.get("error")} for row in rows
-    }
+    own = list(
+        {p.content: Pair(f"{Path(p.content).stem}--itself", p.content, p.content, "self") for p in contents}.values()
+    )
+    scores = {row.label: {r["pair_id"]: r for r in scorer.score(row, own) if not r.get("error")} for row in rows}
     baseline = scores[rows[0].label]
     result = {}
     for row in rows:
@@ -299,6 +295,7 @@ def build_card(
     arms: Sequence[Arm] = (),
     instrument_decoders: Path | None = None,
     levels: bool = False,
+    timbre_metric: Path | None = None,
     progress: Callable[[str], None] = print,
 ) -> Path:
     """Ship ``run``'s decoder to ``out`` and measure its card there (see the module's docstring)."""
@@ -316,17 +313,18 @@ def build_card(
     level = facts["level"]
     frozen = [Row(f"{method} L{level}", method, {"level": level}) for method in ("identity", "adain", "wct")]
     rows = [*frozen, *instrument_decoders_row(instrument_decoders), *transfer_rows(shipped)]
-    table = measure(model, rows, sets, work, progress)
+    scorer = Scorer(model, work, timbre_metric)
+    table = measure(scorer, rows, sets, progress)
     write_csv(out / "transfer_card.csv", table, COLUMNS)
     decoder_label = rows[-2].label
     self_scores = {}
     if "heldout" in sets:
-        self_scores = self_transfer(model, [frozen[0], rows[-2]], sets["heldout"], work)
+        self_scores = self_transfer(scorer, [frozen[0], rows[-2]], sets["heldout"])
     curve = []
     for step in steps:
         if snapshot(run, step).is_file():
             row = Row(f"step {step}", "adain", {"decoder": str(snapshot(run, step))})
-            curve += [{**point, "step": step} for point in measure(model, [row], sets, work, progress)]
+            curve += [{**point, "step": step} for point in measure(scorer, [row], sets, progress)]
     for set_name in sets if curve else ():
         baselines = {row["row"]: row for row in _for_set(table, set_name) if row["row"] != decoder_label}
         curve_figure(curve, baselines, set_name, out / f"transfer_curve_{set_name}.png")
@@ -335,10 +333,10 @@ def build_card(
         step = read_decoder(arm.decoder).get("step")
         main = Row(f"main run, step {step}", "adain", {"decoder": str(snapshot(run, step))})
         compared = [main] if snapshot(run, step).is_file() else []
-        ab += measure(model, [*compared, arm.row()], sets, work, progress)
+        ab += measure(scorer, [*compared, arm.row()], sets, progress)
     ab = list({(row["set"], row["row"]): row for row in ab}.values())  # the main run's row once per set
     ab.sort(key=lambda row: list(sets).index(row["set"]))
-    level_table = measure(model, level_rows(), sets, work, progress) if levels else []
+    level_table = measure(scorer, level_rows(), sets, progress) if levels else []
     lines = card_lines(facts, command, table, [row.label for row in rows], decoder_label, frozen[0].label,
                        [row.label for row in frozen[1:]], self_scores, curve, ab, level_table)  # fmt: skip
     lines = [line.replace("transfer_curve.png", "transfer_curve_heldout.png") for line in lines]
