@@ -112,6 +112,7 @@ def test_a_run_where_every_pair_fails_exits_non_zero_and_says_so(inputs, tmp_pat
         (["method.eps=-1"], "error: adain: eps must be in (0, inf), got -1"),
         (["method=foo"], "error: unknown method 'foo'; choose one of: adain, codebook, decoder, gram, identity, wct"),
         (["hydra.run.dir=/proc/jukestyle/run"], "error: /proc/jukestyle/run: the run folder cannot be written"),
+        (["method.decoder=/nowhere/transfer.pth.tar"], "error: /nowhere/transfer.pth.tar: no such checkpoint file"),
     ],
 )
 def test_bad_settings_end_in_one_line(inputs, tmp_path, overrides, line):
@@ -164,6 +165,13 @@ def test_api_settings_are_validated_before_any_audio(inputs, tiny_model, options
     with pytest.raises(ConfigError) as raised:
         jukestyle.transfer(inputs["content"], inputs["style"], model=tiny_model, **options)
     assert str(raised.value) == line
+
+
+def test_a_whole_vqvae_given_as_a_transfer_decoder_is_one_line(inputs, tiny_model, tmp_path):
+    checkpoint = tmp_path / "vqvae.pth.tar"
+    save_checkpoint(checkpoint, tiny_model)
+    with pytest.raises(JukestyleError, match=r"vqvae.pth.tar: not a trained decoder .* a whole VQ-VAE is model=<file>"):
+        jukestyle.transfer(inputs["content"], inputs["style"], method="wct", model=tiny_model, decoder=checkpoint)
 
 
 def test_api_warns_about_silence_and_levels_beyond_full_scale(inputs, tiny_model):

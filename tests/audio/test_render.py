@@ -131,6 +131,33 @@ def test_render_targets_writes_each_instruments_folder_and_keeps_the_others(tmp_
     assert stamps == {row["file"]: (out / row["file"]).stat().st_mtime_ns for row in again}
 
 
+def test_transfer_programs_span_every_family_and_never_the_held_out_ones():
+    from jukestyle.audio.corpus_plan import family, held_out_pairs, held_out_programs, transfer_programs
+
+    training, held = transfer_programs(), held_out_programs()
+    assert len(training) >= 64 and {family(p) for p in training} == set(range(16))
+    assert len(held) >= 16 and {family(p) for p in held} == set(range(16)) and not set(training) & set(held)
+    assert {program_number(name) for name in ("cello", "oboe", "clarinet", "marimba")} <= set(held)
+    pairs = held_out_pairs()
+    assert len(pairs) >= 60 and all(a != b and {a, b} <= set(held) for a, b in pairs)
+
+
+def test_render_transfer_and_held_out(tmp_path):
+    from render_data import main
+
+    out = tmp_path / "transfer"
+    assert main(["transfer", "--out", str(out), "--minutes", "0.1", "--programs", "oboe,koto"]) == 0
+    folders = sorted(path.name for path in out.iterdir() if path.is_dir())
+    assert folders == ["koto", "oboe", "sawtooth", "sine"]  # and Experiment 1's tones
+    assert len({tuple(sorted(p.name for p in (out / f).iterdir())) for f in folders}) == 1  # the same scores
+    held = tmp_path / "heldout"
+    assert main(["heldout", "--out", str(held)]) == 0
+    pairs = read_csv(held / "pairs.csv")
+    manifest = read_csv(held / "manifest.csv")
+    assert len(pairs) == 72 and len(manifest) == 18 * 6 and all((held / row["file"]).is_file() for row in manifest)
+    assert all(row["content"].endswith("-D4.flac") and row["style"].endswith(("-A3.flac", "-F4.flac")) for row in pairs)
+
+
 # -- the paper's experiments (data/, committed) -------------------------------------------------
 
 
