@@ -174,8 +174,9 @@ class TransferDecoderStage(DecoderStage):
 
     ``method``: ``adain`` or ``wct``; ``points``, ``eps``: the method's (``all``: the latent and every
     decoder block, the paper's multi-layer variant). ``style_source``: where the style's statistics are
-    measured: ``decoder`` (the decoder being trained, so that at transfer time the method analyses the style
-    with the same decoder that renders it) or ``frozen`` (the base model's decoder). ``detach_maps``: the
+    measured: ``frozen`` (the base model's decoder, as AdaIN's frozen encoder measures styles) or ``decoder`` (the
+    decoder being trained, so that at transfer time the method analyses the style with the decoder that renders
+    it; it kept less of held-out contents' pitch, README). ``detach_maps``: the
     maps' coefficients carry no gradient (WCT's eigendecompositions have none that is stable).
     """
 
@@ -186,7 +187,7 @@ class TransferDecoderStage(DecoderStage):
         method: str = "adain",
         points: str | list[str] = "all",
         eps: float = 1e-5,
-        style_source: str = "decoder",
+        style_source: str = "frozen",
         detach_maps: bool = False,
         trained_blocks: int | None = None,
         cache_codes: bool = True,

@@ -188,7 +188,13 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / (1024 if sys.platform == "darwin" else 1)
 
 
-TRAINING_SETTINGS = (("full", "jukebox"), ("full", "mel"), ("decoder", "mel"), ("decoder, cached codes", "mel"))
+TRAINING_SETTINGS = (
+    ("full", "jukebox"),
+    ("full", "mel"),
+    ("decoder", "mel"),
+    ("decoder, cached codes", "mel"),
+    ("transfer_decoder, cached codes", "mel"),  # adain at every point toward each crop's style statistics
+)
 TRAINING_BATCH, TRAINING_CROP_SECONDS = 8, 1.0
 
 
@@ -209,7 +215,10 @@ def training_speed(model_source: str, repeats: int) -> dict:
         if "cached" in stage:
             module.stage.encode_corpus(module.model, module.levels, crops, length, 128)
         indices = torch.arange(TRAINING_BATCH)
-        batch = {"audio": torch.from_numpy(np.stack(crops)[:, None]), "clip": indices, "start": indices * 0}
+        audio = torch.from_numpy(np.stack(crops)[:, None])
+        batch = {"audio": audio, "clip": indices, "start": indices * 0}
+        if module_stage == "transfer_decoder":  # each crop's style: the next crop
+            batch.update(style=audio.roll(1, 0), style_clip=indices.roll(1), style_start=indices * 0)
         optimizer = module.configure_optimizers()["optimizer"]
 
         def step(module=module, optimizer=optimizer, batch=batch) -> None:

@@ -89,17 +89,22 @@ def test_training_steps_are_timed_and_the_decoder_stage_counts_fewer_flops(tmp_p
     path, model = tmp_path / "tiny.pth.tar", build_vqvae("tiny", seed=0)
     save_checkpoint(path, model)
     results = benchmark.training_speed(str(path), repeats=1)
-    assert list(results) == ["full / jukebox", "full / mel", "decoder / mel", "decoder, cached codes / mel"]
+    assert list(results) == [
+        "full / jukebox", "full / mel", "decoder / mel", "decoder, cached codes / mel", "transfer_decoder, cached codes / mel"
+    ]  # fmt: skip
     assert all(entry["seconds"] > 0 and entry["gflop"] > 0 for entry in results.values())
-    # The decoder stage skips the encoder's backward pass, about twice the encoder's forward FLOPs.
+    # The decoder stage skips the encoder's backward pass (about twice its forward FLOPs) and the decoder's input
+    # gradient; counted here, that has come to between two and four encoder forward passes on the machines seen.
     crops = torch.zeros(benchmark.TRAINING_BATCH, 1, 44032)
     with torch.no_grad():
         encoder_forward = benchmark.counted_flops(lambda: model.encode_latent(crops, 2)) / 1e9
     saved = results["full / mel"]["gflop"] - results["decoder / mel"]["gflop"]
-    assert 1.5 * encoder_forward < saved < 2.5 * encoder_forward
+    assert 1.5 * encoder_forward < saved < 5 * encoder_forward
     meta = {"training": {"model": "tiny", "repeats": 1, "threads": 1, "machine": "test", "date": "today"}}
     text = benchmark.markdown({"training": results}, meta)
     assert "## Training steps (cpu)" in text and "| decoder / mel |" in text
     # ... and with the codes computed once, the encoder's forward pass too.
     cached = results["decoder / mel"]["gflop"] - results["decoder, cached codes / mel"]["gflop"]
     assert 0.9 * encoder_forward < cached < 1.1 * encoder_forward
+    # A transfer decoder's step also decodes each style (the frozen decoder, no backward): more than a plain step.
+    assert results["transfer_decoder, cached codes / mel"]["gflop"] > results["decoder, cached codes / mel"]["gflop"]

@@ -69,7 +69,7 @@ def test_the_export_holds_the_decoder_alone_with_the_transfer_it_renders(trained
         "method": "adain",
         "points": "all",
         "eps": 1e-5,
-        "style_source": "decoder",
+        "style_source": "frozen",
         "detach_maps": False,
     }
     changed = [k for k, v in model.decoders[LEVEL].state_dict().items() if not torch.equal(saved["decoder"][k], v)]
