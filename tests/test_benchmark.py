@@ -93,13 +93,14 @@ def test_training_steps_are_timed_and_the_decoder_stage_counts_fewer_flops(tmp_p
         "full / jukebox", "full / mel", "decoder / mel", "decoder, cached codes / mel", "transfer_decoder, cached codes / mel"
     ]  # fmt: skip
     assert all(entry["seconds"] > 0 and entry["gflop"] > 0 for entry in results.values())
-    # The decoder stage skips the encoder's backward pass (about twice its forward FLOPs) and the decoder's input
-    # gradient; counted here, that has come to between two and four encoder forward passes on the machines seen.
+    # The decoder stage skips the encoder's backward pass and the gradients into the latent (3.8 encoder forward
+    # passes on the tiny model); where oneDNN's fused inference kernels run the frozen encoder, the counter does not
+    # see its forward pass either (one more).
     crops = torch.zeros(benchmark.TRAINING_BATCH, 1, 44032)
     with torch.no_grad():
         encoder_forward = benchmark.counted_flops(lambda: model.encode_latent(crops, 2)) / 1e9
     saved = results["full / mel"]["gflop"] - results["decoder / mel"]["gflop"]
-    assert 1.5 * encoder_forward < saved < 5 * encoder_forward
+    assert 1.5 * encoder_forward < saved < 6 * encoder_forward
     meta = {"training": {"model": "tiny", "repeats": 1, "threads": 1, "machine": "test", "date": "today"}}
     text = benchmark.markdown({"training": results}, meta)
     assert "## Training steps (cpu)" in text and "| decoder / mel |" in text
