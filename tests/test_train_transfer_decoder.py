@@ -25,7 +25,8 @@ from lightning_modules.stages import TransferDecoderStage
 from lightning_modules.vqvae_pretrain import VQVAEPretrainModule
 
 CONTENT, STYLE = REPO / "data" / "exp1" / "piano-C4.flac", REPO / "data" / "exp1" / "flute-G4.flac"
-LEVEL = 1  # the experiment's
+LEVEL = 1  # the level the experiment trains and the methods use: the model's transfer level, set here as the bundled model's
+TINY = [TINY_MODEL, f"model.transfer_level={LEVEL}"]
 
 
 def base_model():
@@ -43,7 +44,7 @@ def parallel_corpus(root):
 
 
 def overrides(corpus, steps: int) -> list[str]:
-    settings = ["experiment=train_transfer_decoder", TINY_MODEL, "logger=csv", f"data.root={corpus}"]
+    settings = ["experiment=train_transfer_decoder", *TINY, "logger=csv", f"data.root={corpus}"]
     settings += ["data.batch_size=2", "data.crops_per_epoch=4", "data.crop_seconds=0.1", "data.style_seconds=0.1"]
     settings += [f"trainer.max_steps={steps}", "trainer.val_check_interval=2", "data.val_items=2"]
     settings += ["trainer.enable_progress_bar=false", "callbacks.model_checkpoint.every_n_train_steps=1"]
@@ -137,9 +138,9 @@ def test_adain_and_wct_take_the_decoder_through_the_cli_and_the_api(trained, tmp
     out, _ = trained
     decoder = out / "decoder.pth.tar"
     pair = ["data=pair", f"data.content={CONTENT}", f"data.style={STYLE}", "logger=csv"]
-    run_config([TINY_MODEL, "method=adain", f"method.decoder={decoder}", *pair], tmp_path / "cli")
+    run_config([*TINY, "method=adain", f"method.decoder={decoder}", *pair], tmp_path / "cli")
     with open(tmp_path / "cli" / "results.csv", newline="") as handle:
-        (row,) = [row for row in csv.DictReader(handle) if row["method"] == "adain"]
+        (row,) = [row for row in csv.DictReader(handle) if row["method"] == "adain+decoder"]
     assert not row["error"]
     model = base_model()
     with_decoder = jukestyle.transfer(CONTENT, STYLE, method="adain", model=model, decoder=decoder)

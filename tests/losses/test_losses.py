@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -88,7 +90,8 @@ def test_mel_loss_reaches_the_output_through_its_gradient():
 
 
 def test_discriminator_step_changes_only_the_discriminator(tiny_model):
-    model = tiny_model
+    # A copy that trains: other tests freeze the shared model (a pipeline takes it with requires_grad off).
+    model = copy.deepcopy(tiny_model).requires_grad_(True)
     loss = AdversarialLoss(MelLoss(), STFTDiscriminator(windows=(512, 256), filters=4), lr=1e-3)
     target = note(16, seconds=0.1)[..., :4096]
     output = model(target, levels=[2], update_codebook=False)[2].reconstruction
