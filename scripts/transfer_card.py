@@ -3,7 +3,7 @@ decoders, on the paper's pairs and on the held-out programs' pairs, with its cur
 
     python scripts/render_data.py heldout                    # the held-out programs' notes and pairs
     python scripts/transfer_card.py --run outputs/transfer_decoder [--steps 500,1000,2000]
-        [--ab "frozen styles=outputs/ab/frozen"] [--ab "wct=outputs/ab/wct:wct"] [--levels]
+        [--ab "frozen styles=outputs/ab/frozen"] [--ab "wct=outputs/ab/wct:wct"] [--levels identity,adain,wct:2,1]
         [--out checkpoints/transfer_decoder] [--work outputs/transfer_card]
 
 The logic is ``jukestyle.evaluation.cards.transfer_decoder``; scores are kept under ``--work``, so a
@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from jukestyle.errors import JukestyleError  # noqa: E402
-from jukestyle.evaluation.cards.transfer_decoder import Arm, build_card  # noqa: E402
+from jukestyle.evaluation.cards.transfer_decoder import LEVELS, ZERO_SHOT, Arm, build_card, level_rows  # noqa: E402
 from jukestyle.evaluation.pair_sets import read_manifest  # noqa: E402
 from jukestyle.jukebox import load_vqvae  # noqa: E402
 from jukestyle.runtime import configure_cpu  # noqa: E402
@@ -36,13 +36,28 @@ def arm(text: str) -> Arm:
     return Arm(label, Path(folder) / "decoder.pth.tar", method or "adain")
 
 
+def level_table(text: str) -> list:
+    """``identity,adain:2,1`` -> those methods at those levels on the frozen model; ``all``: every one."""
+    if text == "all":
+        return level_rows()
+    methods, _, levels = text.partition(":")
+    unknown = sorted(set(methods.split(",")) - set(ZERO_SHOT))
+    if unknown:
+        raise argparse.ArgumentTypeError(f"--levels: no zero-shot method {', '.join(unknown)} (one of {', '.join(ZERO_SHOT)})")
+    try:
+        return level_rows(methods.split(","), [int(level) for level in levels.split(",")] if levels else LEVELS)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"--levels takes METHODS[:LEVELS], got {text!r}") from error
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", type=Path, required=True, help="an experiment=train_transfer_decoder run folder")
     parser.add_argument("--heldout", type=Path, default=REPO / "data" / "heldout", help="render_data.py heldout's")
     parser.add_argument("--steps", default="", help="comma-separated snapshot steps for the curve")
     parser.add_argument("--ab", type=arm, action="append", default=[], help="label=<run folder>[:method]")
-    parser.add_argument("--levels", action="store_true", help="also every zero-shot method at every level")
+    parser.add_argument("--levels", type=level_table, default=(),
+                        help="zero-shot methods at levels, METHODS[:LEVELS], e.g. identity,adain,wct:2,1 (all: every one)")
     parser.add_argument("--out", type=Path, default=REPO / "checkpoints" / "transfer_decoder")
     parser.add_argument("--work", type=Path, default=REPO / "outputs" / "transfer_card")
     parser.add_argument("--threads", type=int, default=None)

@@ -31,6 +31,10 @@ def test_a_row_is_scored_once_and_kept_by_its_settings_and_files(tiny_model, tin
     scoring.score_row(tiny_model, with_decoder, PAIRS, tmp_path)
     shutil.copy(tiny_decoders[2], decoder)  # another file under the same name
     assert with_decoder.key() != scoring.Row("adain + decoder", "adain", {"decoder": str(tiny_decoders[1])}).key()
+    # the same file copied where it ships is the same row: its scores carry over
+    shipped = tmp_path / "shipped.pth.tar"
+    shutil.copy(decoder, shipped)
+    assert with_decoder.key() == scoring.Row("shipped", "adain", {"decoder": str(shipped)}).key()
 
 
 def test_a_pair_a_row_cannot_render_is_left_out_of_its_summary(tiny_model, tiny_decoders, tmp_path):

@@ -51,13 +51,14 @@ def test_the_card_ships_the_decoder_and_measures_every_part(tiny_model, tmp_path
     messages = []
     path = card.build_card(tiny_model, run, sets, out, tmp_path / "work", "python scripts/transfer_card.py --run x",
                            steps=[2], arms=[card.Arm("other bias", arm.joinpath("decoder.pth.tar"))],
-                           progress=messages.append)  # fmt: skip
+                           levels=card.level_rows(["identity"], [2]), progress=messages.append)  # fmt: skip
     assert (out / card.DECODER_FILE).read_bytes() == (run / "decoder.pth.tar").read_bytes()
     text = path.read_text()
     for section in ("## Targets", "## The paper's 34 pairs", "## Held-out programs", "## Style = content itself",
-                    "## Against training steps", "## A/B", "python scripts/transfer_card.py --run x"):  # fmt: skip
+                    "## Against training steps", "## A/B", "## Every zero-shot method", "python scripts/transfer_card.py --run x"):  # fmt: skip
         assert section in text, section
     assert "| adain + transfer decoder | 1 |" in text and "| main run, step 2 |" in text
+    assert "| heldout | identity L2 | 1 |" in text
     assert "held-out style wins >= 75%" in text and "paper pitch accuracy >= 87%" in text
     with open(out / "transfer_card.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))

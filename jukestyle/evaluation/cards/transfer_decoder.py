@@ -294,7 +294,7 @@ def build_card(
     steps: Sequence[int] = (),
     arms: Sequence[Arm] = (),
     instrument_decoders: Path | None = None,
-    levels: bool = False,
+    levels: Sequence[Row] = (),
     timbre_metric: Path | None = None,
     progress: Callable[[str], None] = print,
 ) -> Path:
@@ -336,7 +336,7 @@ def build_card(
         ab += measure(scorer, [*compared, arm.row()], sets, progress)
     ab = list({(row["set"], row["row"]): row for row in ab}.values())  # the main run's row once per set
     ab.sort(key=lambda row: list(sets).index(row["set"]))
-    level_table = measure(scorer, level_rows(), sets, progress) if levels else []
+    level_table = measure(scorer, levels, sets, progress)
     lines = card_lines(facts, command, table, [row.label for row in rows], decoder_label, frozen[0].label,
                        [row.label for row in frozen[1:]], self_scores, curve, ab, level_table)  # fmt: skip
     lines = [line.replace("transfer_curve.png", "transfer_curve_heldout.png") for line in lines]
