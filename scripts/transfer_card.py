@@ -43,7 +43,8 @@ def level_table(text: str) -> list:
     methods, _, levels = text.partition(":")
     unknown = sorted(set(methods.split(",")) - set(ZERO_SHOT))
     if unknown:
-        raise argparse.ArgumentTypeError(f"--levels: no zero-shot method {', '.join(unknown)} (one of {', '.join(ZERO_SHOT)})")
+        known = ", ".join(ZERO_SHOT)
+        raise argparse.ArgumentTypeError(f"--levels: no zero-shot method {', '.join(unknown)} (one of {known})")
     try:
         return level_rows(methods.split(","), [int(level) for level in levels.split(",")] if levels else LEVELS)
     except ValueError as error:
@@ -56,8 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--heldout", type=Path, default=REPO / "data" / "heldout", help="render_data.py heldout's")
     parser.add_argument("--steps", default="", help="comma-separated snapshot steps for the curve")
     parser.add_argument("--ab", type=arm, action="append", default=[], help="label=<run folder>[:method]")
-    parser.add_argument("--levels", type=level_table, default=(),
-                        help="zero-shot methods at levels, METHODS[:LEVELS], e.g. identity,adain,wct:2,1 (all: every one)")
+    parser.add_argument(
+        "--levels",
+        type=level_table,
+        default=(),
+        help="zero-shot methods at levels: METHODS[:LEVELS] (identity,adain,wct:2,1), or all",
+    )
     parser.add_argument("--out", type=Path, default=REPO / "checkpoints" / "transfer_decoder")
     parser.add_argument("--work", type=Path, default=REPO / "outputs" / "transfer_card")
     parser.add_argument("--threads", type=int, default=None)

@@ -90,7 +90,8 @@ def test_training_steps_are_timed_and_the_decoder_stage_counts_fewer_flops(tmp_p
     save_checkpoint(path, model)
     results = benchmark.training_speed(str(path), repeats=1)
     assert list(results) == [
-        "full / jukebox", "full / mel", "decoder / mel", "decoder, cached codes / mel", "transfer_decoder, cached codes / mel"
+        "full / jukebox", "full / mel", "decoder / mel", "decoder, cached codes / mel",
+        "transfer_decoder, cached codes / mel",
     ]  # fmt: skip
     assert all(entry["seconds"] > 0 and entry["gflop"] > 0 for entry in results.values())
     # The decoder stage skips the encoder's backward pass and the gradients into the latent (3.8 encoder forward

@@ -25,7 +25,7 @@ from lightning_modules.stages import TransferDecoderStage
 from lightning_modules.vqvae_pretrain import VQVAEPretrainModule
 
 CONTENT, STYLE = REPO / "data" / "exp1" / "piano-C4.flac", REPO / "data" / "exp1" / "flute-G4.flac"
-LEVEL = 1  # the level the experiment trains and the methods use: the model's transfer level, set here as the bundled model's
+LEVEL = 1  # the level the experiment trains and the methods use: the model's transfer level (the bundled model's)
 TINY = [TINY_MODEL, f"model.transfer_level={LEVEL}"]
 
 

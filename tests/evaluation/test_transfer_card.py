@@ -55,7 +55,8 @@ def test_the_card_ships_the_decoder_and_measures_every_part(tiny_model, tmp_path
     assert (out / card.DECODER_FILE).read_bytes() == (run / "decoder.pth.tar").read_bytes()
     text = path.read_text()
     for section in ("## Targets", "## The paper's 34 pairs", "## Held-out programs", "## Style = content itself",
-                    "## Against training steps", "## A/B", "## Every zero-shot method", "python scripts/transfer_card.py --run x"):  # fmt: skip
+                    "## Against training steps", "## A/B", "## Every zero-shot method",
+                    "python scripts/transfer_card.py --run x"):  # fmt: skip
         assert section in text, section
     assert "| adain + transfer decoder | 1 |" in text and "| main run, step 2 |" in text
     assert "| heldout | identity L2 | 1 |" in text
@@ -67,6 +68,7 @@ def test_the_card_ships_the_decoder_and_measures_every_part(tiny_model, tmp_path
     ]  # fmt: skip
     assert (out / "transfer_curve_heldout.png").stat().st_size > 0
     assert any("heldout / other bias" in message for message in messages)
+    assert not any("paper / other bias" in message for message in messages)  # the A/B: held-out programs only
 
 
 def test_a_run_without_a_decoder_is_one_line(tiny_model, tmp_path):

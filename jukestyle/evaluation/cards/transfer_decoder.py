@@ -264,7 +264,12 @@ def card_lines(
         lines += ["", "## Against training steps", "", "![curve](transfer_curve.png)", ""]
         lines += markdown_table(curve, ("set", "step", "pairs", *CURVE_METRICS, "frame_tones_32"))
     if ab:
-        lines += ["", "## A/B (each arm trained the same number of steps from the bundled decoder)", ""]
+        lines += [
+            "",
+            "## A/B (held-out programs; each arm trained as many steps as the main run's row beside it, "
+            "from the bundled decoder)",
+            "",
+        ]
         lines += markdown_table(
             ab, ("set", "row", "pairs", *CURVE_METRICS, *(f"frame_tones_{p}" for p in FRAME_PERIODS))
         )
@@ -329,13 +334,14 @@ def build_card(
         baselines = {row["row"]: row for row in _for_set(table, set_name) if row["row"] != decoder_label}
         curve_figure(curve, baselines, set_name, out / f"transfer_curve_{set_name}.png")
     ab = []
+    # The A/B asks what helps on instruments no training heard: measured on the held-out set where there is one.
+    ab_sets = {"heldout": sets["heldout"]} if "heldout" in sets else sets
     for arm in arms:
         step = read_decoder(arm.decoder).get("step")
         main = Row(f"main run, step {step}", "adain", {"decoder": str(snapshot(run, step))})
         compared = [main] if snapshot(run, step).is_file() else []
-        ab += measure(scorer, [*compared, arm.row()], sets, progress)
+        ab += measure(scorer, [*compared, arm.row()], ab_sets, progress)
     ab = list({(row["set"], row["row"]): row for row in ab}.values())  # the main run's row once per set
-    ab.sort(key=lambda row: list(sets).index(row["set"]))
     level_table = measure(scorer, levels, sets, progress)
     lines = card_lines(facts, command, table, [row.label for row in rows], decoder_label, frozen[0].label,
                        [row.label for row in frozen[1:]], self_scores, curve, ab, level_table)  # fmt: skip
