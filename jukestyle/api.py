@@ -60,9 +60,9 @@ def transfer(
     settings (for adain and wct: every decoder block and the latent, as in the *_multilayer
     experiments), overridden by ``options`` (e.g. ``alpha=0.5``, ``points=["latent"]``); or
     decoder, with ``checkpoint=<a decoder trained by experiment=train_decoder>``; adain and wct
-    also take ``decoder=<a transfer decoder>`` (``experiment=train_transfer_decoder``). ``level``:
-    the VQ-VAE level (default: the model's ``transfer_level``, 1 for the bundled model; a trained
-    decoder's own).
+    also take ``decoder=<a transfer decoder>`` (``experiment=train_transfer_decoder``; ``"bundled"``: the
+    bundled model's). ``level``: the VQ-VAE level (default: the model's ``transfer_level``, 1 for the
+    bundled model; a trained decoder's own).
     ``model``: ``bundled``, ``jukebox_5b``, a checkpoint path or URL, or a loaded ``VQVAE``.
     """
     vqvae = model if isinstance(model, VQVAE) else _model(str(model))

@@ -143,7 +143,7 @@ def test_bad_pairs_are_reported_and_the_run_goes_on(files, tmp_path):
         (
             "experiment=paper_all method.alpha=0.5",
             "error: method.alpha=0.5: this experiment runs several methods (identity, codebook, gram, adain, wct, "
-            "decoder) and ignores `method`; set task.module.methods.<name>.alpha instead",
+            "decoder, transfer) and ignores `method`; set task.module.methods.<name>.alpha instead",
         ),
     ],
 )

@@ -19,7 +19,7 @@ from jukestyle.jukebox import build_vqvae
 
 EXPERIMENTS = sorted(path.stem for path in (REPO / "configs" / "experiment").glob("*.yaml"))
 TINY_PARAMETERS = sum(p.numel() for p in build_vqvae("tiny").parameters())
-TRANSFER_METHODS = {"paper_all": {"identity", "codebook", "gram", "adain", "wct", "decoder"}}
+TRANSFER_METHODS = {"paper_all": {"identity", "codebook", "gram", "adain", "wct", "decoder", "adain+decoder"}}
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +104,8 @@ def test_experiment_runs(experiment, pair_files, tiny_corpus, tiny_decoders, tmp
         decoders.mkdir()
         shutil.copy(tiny_decoders[2], decoders / "square.pth.tar")  # the style is square-G4
         overrides.append(f"task.module.methods.decoder.checkpoint={decoders}")
+        # the transfer row: adain through a decoder of the tiny model (the bundled one fits the bundled model)
+        overrides.append(f"task.module.methods.transfer.decoder={tiny_decoders[2]}")
     run_config(overrides, out)
     hparams = yaml.safe_load(next(out.glob("csv/version_*/hparams.yaml")).read_text())
     assert hparams["parameters/trainable"] == 0 and hparams["parameters/frozen"] == TINY_PARAMETERS

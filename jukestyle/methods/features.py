@@ -5,7 +5,8 @@ with the untransformed features by ``alpha``. A hook applies it; at the last dec
 into the decoder's output convolution, which then reads the untransformed features once.
 
 ``decoder``: a decoder trained to render these transferred features (``experiment=train_transfer_decoder``)
-renders them instead of the model's own, the same method with another decoder. The style is measured with
+renders them instead of the model's own, the same method with another decoder (``decoder="bundled"``: the bundled
+model's, ``checkpoints/transfer_decoder``). The style is measured with
 the decoder its training measured styles with (the file's ``transfer.style_source``: itself, or the base
 model's frozen decoder).
 """
@@ -21,7 +22,7 @@ from jukestyle.jukebox import VQVAE
 from jukestyle.methods import affine
 from jukestyle.methods.base import Method, MethodOutput, StyleAudio, in_range, quantised_latent, style_windows
 from jukestyle.methods.hooks import feature_hooks, measure_features, resolve_points
-from jukestyle.methods.rendering import DecoderFiles
+from jukestyle.methods.rendering import DecoderFiles, transfer_decoder_file
 
 DEFAULT_LEVEL = 2  # the paper's: the 128x level
 
@@ -42,8 +43,8 @@ class FeatureTransfer(Method):
         eps: float = 1e-5,
         decoder: str | None = None,
     ) -> None:
-        self.decoder = None if decoder is None else str(decoder)
-        self._decoders = DecoderFiles({} if decoder is None else {"": Path(decoder)}, self.name)
+        self.decoder = None if decoder is None else str(transfer_decoder_file(decoder))
+        self._decoders = DecoderFiles({} if decoder is None else {"": Path(self.decoder)}, self.name)
         super().__init__(self._decoders.level_for(self.name, level, DEFAULT_LEVEL))
         self.points = points if isinstance(points, str) else list(points)
         self.alpha = in_range(self.name, "alpha", alpha, 0.0, 1.0)

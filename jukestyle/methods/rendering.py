@@ -13,7 +13,17 @@ from pathlib import Path
 
 from jukestyle.errors import ConfigError
 from jukestyle.jukebox import VQVAE
+from jukestyle.jukebox.factory import BUNDLED_CHECKPOINT
 from jukestyle.jukebox.decoder_checkpoint import read_decoder, with_decoder
+
+
+# The bundled model's transfer decoder (checkpoints/transfer_decoder/TRANSFER_DECODER.md), named "bundled".
+BUNDLED_TRANSFER_DECODER = BUNDLED_CHECKPOINT.parent / "transfer_decoder" / "transfer_decoder.pth.tar"
+
+
+def transfer_decoder_file(decoder: str | Path) -> Path:
+    """A transfer decoder's file: ``"bundled"`` names the bundled model's, anything else is a path."""
+    return BUNDLED_TRANSFER_DECODER if str(decoder) == "bundled" else Path(decoder)
 
 
 class DecoderFiles:
