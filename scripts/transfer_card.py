@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         default=(),
         help="zero-shot methods at levels: METHODS[:LEVELS] (identity,adain,wct:2,1), or all",
     )
+    parser.add_argument("--timbre-metric", type=Path, default=None, help="a timbre metric: timbre wins too")
     parser.add_argument("--out", type=Path, default=REPO / "checkpoints" / "transfer_decoder")
     parser.add_argument("--work", type=Path, default=REPO / "outputs" / "transfer_card")
     parser.add_argument("--threads", type=int, default=None)
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         command = f"python scripts/transfer_card.py {shlex.join(argv if argv is not None else sys.argv[1:])}"
         steps = [int(step) for step in args.steps.split(",") if step]
         card = build_card(load_vqvae("bundled"), args.run, sets, args.out, args.work, command, steps, args.ab,
-                          REPO / "checkpoints" / "decoders", args.levels)  # fmt: skip
+                          REPO / "checkpoints" / "decoders", args.levels, args.timbre_metric)  # fmt: skip
     except JukestyleError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

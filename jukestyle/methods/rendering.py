@@ -13,9 +13,8 @@ from pathlib import Path
 
 from jukestyle.errors import ConfigError
 from jukestyle.jukebox import VQVAE
-from jukestyle.jukebox.factory import BUNDLED_CHECKPOINT
 from jukestyle.jukebox.decoder_checkpoint import read_decoder, with_decoder
-
+from jukestyle.jukebox.factory import BUNDLED_CHECKPOINT
 
 # The bundled model's transfer decoder (checkpoints/transfer_decoder/TRANSFER_DECODER.md), named "bundled".
 BUNDLED_TRANSFER_DECODER = BUNDLED_CHECKPOINT.parent / "transfer_decoder" / "transfer_decoder.pth.tar"

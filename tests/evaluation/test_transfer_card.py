@@ -11,6 +11,7 @@ import torch
 from project import REPO
 
 from jukestyle.errors import JukestyleError
+from jukestyle.evaluation import timbre
 from jukestyle.evaluation.cards import transfer_decoder as card
 from jukestyle.evaluation.pair_sets import Pair
 from jukestyle.jukebox.decoder_checkpoint import save_decoder
@@ -48,10 +49,13 @@ def test_the_card_ships_the_decoder_and_measures_every_part(tiny_model, tmp_path
         "heldout": [Pair("violin-C4--sine-G4", notes["violin-C4"], notes["sine-G4"])],
     }
     out = tmp_path / "card"
+    metric = tmp_path / "timbre_metric.pth.tar"
+    timbre.save_metric(metric, timbre.TimbreNet(), step=0)
     messages = []
     path = card.build_card(tiny_model, run, sets, out, tmp_path / "work", "python scripts/transfer_card.py --run x",
                            steps=[2], arms=[card.Arm("other bias", arm.joinpath("decoder.pth.tar"))],
-                           levels=card.level_rows(["identity"], [2]), progress=messages.append)  # fmt: skip
+                           levels=card.level_rows(["identity"], [2]), timbre_metric=metric,
+                           progress=messages.append)  # fmt: skip
     assert (out / card.DECODER_FILE).read_bytes() == (run / "decoder.pth.tar").read_bytes()
     text = path.read_text()
     for section in ("## Targets", "## The paper's 34 pairs", "## Held-out programs", "## Style = content itself",
@@ -63,6 +67,7 @@ def test_the_card_ships_the_decoder_and_measures_every_part(tiny_model, tmp_path
     assert "held-out style wins >= 75%" in text and "paper pitch accuracy >= 87%" in text
     with open(out / "transfer_card.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
+    assert all(row["timbre_wins"] in ("0.0", "1.0") for row in rows)  # one pair per set: won or not, by timbre
     assert [(row["set"], row["row"]) for row in rows][:4] == [
         ("paper", "identity L1"), ("paper", "adain L1"), ("paper", "wct L1"), ("paper", "adain + transfer decoder")
     ]  # fmt: skip

@@ -10,7 +10,10 @@ from jukestyle.audio.io import load_audio
 from jukestyle.evaluation.model_quality import instrument_identity
 from jukestyle.jukebox import load_vqvae, read_checkpoint
 from jukestyle.jukebox.checkpoint import training_stages
+from jukestyle.jukebox.decoder_checkpoint import read_decoder
+from jukestyle.methods import AdaIN
 from jukestyle.methods.decoder import BUNDLED_DECODERS, TrainedDecoder
+from jukestyle.methods.rendering import BUNDLED_TRANSFER_DECODER
 
 C4 = ["flute", "piano", "trumpet", "violin", "sine", "sawtooth"]
 
@@ -47,3 +50,17 @@ def test_the_shipped_decoders_serve_every_instrument_of_the_experiments_on_the_b
 
 def test_the_bundled_model_serves_the_methods_at_level_1():
     assert load_vqvae("bundled").transfer_level == 1 and load_vqvae("bundled", transfer_level=2).transfer_level == 2
+
+
+def test_the_shipped_transfer_decoder_is_a_level_1_decoder_of_the_bundled_model(bundled):
+    path = BUNDLED_TRANSFER_DECODER
+    assert path.name == "transfer_decoder.pth.tar" and path.stat().st_size <= 2e6
+    contents = read_decoder(path)
+    assert contents["level"] == 1 and contents["transfer"]["method"] == "adain"
+    # the decoder only: no encoder, codebook, or other level's weights
+    assert contents["decoder"] and all(not key.startswith(("encoders", "bottleneck")) for key in contents["decoder"])
+    method = AdaIN(decoder="bundled")  # the name the README gives
+    assert method.decoder == str(path) and method.level == 1
+    method.validate(bundled)  # it renders the bundled model's level-1 codes
+    card = (path.parent / "TRANSFER_DECODER.md").read_text()
+    assert "## Targets" in card and "## A/B" in card

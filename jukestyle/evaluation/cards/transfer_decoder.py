@@ -26,7 +26,7 @@ from jukestyle.jukebox.decoder_checkpoint import read_decoder
 
 CURVE_METRICS = ("style_wins", "pitch_accuracy", "chroma_similarity")
 COLUMNS = ("set", "row", "pairs", "style_wins", "pitch_accuracy", "chroma_similarity", "l2mfcc_source",
-           "l2mfcc_style", *(f"frame_tones_{p}" for p in FRAME_PERIODS))  # fmt: skip
+           "l2mfcc_style", *(f"frame_tones_{p}" for p in FRAME_PERIODS), "timbre_wins", "timbre_frechet")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def format_value(value: object, name: str) -> str:
         return "-"
     if isinstance(value, int | str):
         return str(value)
-    if name in ("style_wins", "pitch_accuracy"):
+    if name in ("style_wins", "pitch_accuracy", "timbre_wins"):
         return f"{value:.0%}"
     if name.startswith("frame_tones"):
         return f"{value:.1f}"
@@ -166,7 +166,7 @@ def transfer_rows(decoder: Path, methods: Sequence[str] = ("adain", "wct")) -> l
 
 # -- the card ------------------------------------------------------------------------------------
 TABLE_COLUMNS = ("row", "pairs", "style_wins", "pitch_accuracy", "chroma_similarity",
-                 *(f"frame_tones_{p}" for p in FRAME_PERIODS))  # fmt: skip
+                 *(f"frame_tones_{p}" for p in FRAME_PERIODS), "timbre_wins", "timbre_frechet")  # fmt: skip
 STYLE_SOURCES = {"decoder": "itself", "frozen": "the bundled model's frozen decoder"}
 SET_TITLES = {
     "paper": "The paper's 34 pairs (Experiments 1-3; instruments the transfer decoder trained on)",
@@ -242,7 +242,10 @@ def card_lines(
         "l2-mfcc; *pitch accuracy*, the share of the content's voiced frames that the output keeps within 50 cents "
         "(pYIN); *chroma*, the mean cosine of time-aligned chroma frames; *frame tones*, the level of the combs "
         "decoders leak at the codes' frame rates (344, 1378 and 5512 Hz: periods of 128, 32 and 8 samples), in dB "
-        "under the output's strongest peak (lower is cleaner).",
+        "under the output's strongest peak (lower is cleaner); *timbre wins*, the share of pairs whose output is "
+        "nearer the style than the content by the timbre metric's embedding (cosine; `jukestyle.evaluation.timbre`), "
+        "and *timbre frechet*, the Frechet distance between the outputs' and the styles' embeddings (lower is nearer; "
+        "`-` without a metric).",
         "",
         "## Targets",
         "",
@@ -262,7 +265,7 @@ def card_lines(
                          f"{scores['nearer']}/{scores['pairs']} |")  # fmt: skip
     if curve:
         lines += ["", "## Against training steps", "", "![curve](transfer_curve.png)", ""]
-        lines += markdown_table(curve, ("set", "step", "pairs", *CURVE_METRICS, "frame_tones_32"))
+        lines += markdown_table(curve, ("set", "step", "pairs", *CURVE_METRICS, "frame_tones_32", "timbre_wins"))
     if ab:
         lines += [
             "",
@@ -271,11 +274,11 @@ def card_lines(
             "",
         ]
         lines += markdown_table(
-            ab, ("set", "row", "pairs", *CURVE_METRICS, *(f"frame_tones_{p}" for p in FRAME_PERIODS))
+            ab, ("set", "row", "pairs", *CURVE_METRICS, *(f"frame_tones_{p}" for p in FRAME_PERIODS), "timbre_wins")
         )
     if levels:
         lines += ["", "## Every zero-shot method at every level (frozen decoder)", ""]
-        lines += markdown_table(levels, ("set", "row", "pairs", *CURVE_METRICS, "frame_tones_32"))
+        lines += markdown_table(levels, ("set", "row", "pairs", *CURVE_METRICS, "frame_tones_32", "timbre_wins"))
     return [*lines, ""]
 
 
