@@ -108,7 +108,8 @@ def metric_curves_figure(
     for axis, (metric, values) in zip(axes[0], curves.items(), strict=True):
         axis.plot(xs, values, marker="o", color="black", label="decoder")
         for index, (method, metrics) in enumerate(baselines.items()):
-            if np.isfinite(metrics.get(metric, np.nan)):
+            value = metrics.get(metric)
+            if value is not None and np.isfinite(value):  # a row with nothing scored on this set has no line
                 colour = colours[index % len(colours)]
                 axis.axhline(metrics[metric], linestyle="--", linewidth=1, color=colour, label=method)
         axis.set(xlabel=xlabel, title=metric.replace("_", " "))

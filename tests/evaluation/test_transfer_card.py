@@ -93,3 +93,15 @@ def test_targets_say_which_are_met_with_the_numbers():
     assert "- met: held-out pitch accuracy >= 90% of identity L1's (90%): 85%" in lines
     assert "- **not met**: held-out pitch_accuracy above adain L1's (90%): 85%" in lines
     assert "- **not met**: paper pitch accuracy >= 87%: 80%" in lines
+
+
+def test_a_baseline_with_nothing_scored_on_a_set_draws_no_line(tmp_path):
+    """The per-instrument decoders have none for the held-out programs: their row is empty there."""
+    curve = [{"set": "heldout", "step": step, "style_wins": 0.4, "pitch_accuracy": 0.9, "chroma_similarity": 0.9}
+             for step in (1, 2)]  # fmt: skip
+    baselines = {
+        "decoders": {key: None for key in card.CURVE_METRICS},
+        "identity": dict.fromkeys(card.CURVE_METRICS, 0.5),
+    }
+    path = card.curve_figure(curve, baselines, "heldout", tmp_path / "curve.png")
+    assert path.stat().st_size > 0
