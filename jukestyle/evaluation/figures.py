@@ -111,7 +111,7 @@ def metric_curves_figure(
             value = metrics.get(metric)
             if value is not None and np.isfinite(value):  # a row with nothing scored on this set has no line
                 colour = colours[index % len(colours)]
-                axis.axhline(metrics[metric], linestyle="--", linewidth=1, color=colour, label=method)
+                axis.axhline(value, linestyle="--", linewidth=1, color=colour, label=method)
         axis.set(xlabel=xlabel, title=metric.replace("_", " "))
         axis.grid(alpha=0.3)
     axes[0][0].legend(fontsize="small", loc="best")

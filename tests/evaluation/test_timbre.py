@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from project import REPO
 from signals import harmonic_tone
 
+from jukestyle.audio.io import load_audio
 from jukestyle.errors import CheckpointError
 from jukestyle.evaluation import timbre
 
@@ -61,10 +63,6 @@ def test_checkpoints_that_are_not_a_metric_are_one_line(tmp_path, metric):
 def test_the_shipped_metric_hears_the_instrument_across_a_fifth():
     """Experiment 1's notes: each instrument's C4 is nearer its own G4 than any other instrument's C4 (what
     l2-mfcc gets wrong when the pitch moves), with no checkpoint named: the bundled metric."""
-    from project import REPO
-
-    from jukestyle.audio.io import load_audio
-
     instruments = ["flute", "piano", "trumpet", "violin"]
     vectors = {
         (name, note): timbre.embed(load_audio(REPO / "data" / "exp1" / f"{name}-{note}.flac", 44100), 44100)

@@ -25,8 +25,9 @@ from jukestyle.jukebox import VQVAE
 from jukestyle.jukebox.decoder_checkpoint import read_decoder
 
 CURVE_METRICS = ("style_wins", "pitch_accuracy", "chroma_similarity")
+FRAME_TONES = tuple(f"frame_tones_{period}" for period in FRAME_PERIODS)
 COLUMNS = ("set", "row", "pairs", "style_wins", "pitch_accuracy", "chroma_similarity", "l2mfcc_source",
-           "l2mfcc_style", *(f"frame_tones_{p}" for p in FRAME_PERIODS), "timbre_wins", "timbre_frechet")  # fmt: skip
+           "l2mfcc_style", *FRAME_TONES, "timbre_wins", "timbre_frechet")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -165,8 +166,8 @@ def transfer_rows(decoder: Path, methods: Sequence[str] = ("adain", "wct")) -> l
 
 
 # -- the card ------------------------------------------------------------------------------------
-TABLE_COLUMNS = ("row", "pairs", "style_wins", "pitch_accuracy", "chroma_similarity",
-                 *(f"frame_tones_{p}" for p in FRAME_PERIODS), "timbre_wins", "timbre_frechet")  # fmt: skip
+TABLE_COLUMNS = ("row", "pairs", "style_wins", "pitch_accuracy", "chroma_similarity", *FRAME_TONES, "timbre_wins",
+                 "timbre_frechet")  # fmt: skip
 STYLE_SOURCES = {"decoder": "itself", "frozen": "the bundled model's frozen decoder"}
 SET_TITLES = {
     "paper": "The paper's 34 pairs (Experiments 1-3; instruments the transfer decoder trained on)",
@@ -273,9 +274,7 @@ def card_lines(
             "from the bundled decoder)",
             "",
         ]
-        lines += markdown_table(
-            ab, ("set", "row", "pairs", *CURVE_METRICS, *(f"frame_tones_{p}" for p in FRAME_PERIODS), "timbre_wins")
-        )
+        lines += markdown_table(ab, ("set", "row", "pairs", *CURVE_METRICS, *FRAME_TONES, "timbre_wins"))
     if levels:
         lines += ["", "## Every zero-shot method at every level (frozen decoder)", ""]
         lines += markdown_table(levels, ("set", "row", "pairs", *CURVE_METRICS, "frame_tones_32", "timbre_wins"))
