@@ -22,10 +22,10 @@ from jukestyle.audio.io import load_audio
 from jukestyle.evaluation.figures import loss_curve_figure, mel_spectrogram_figure
 from jukestyle.evaluation.records import read_records
 from jukestyle.evaluation.report import TABLE_COLUMNS as SUMMARY_COLUMNS
-from jukestyle.evaluation.report import experiments, summarise
+from jukestyle.evaluation.report import experiments, summaries
+from jukestyle.evaluation.scoreboard import RECORD_COLUMNS, summarise
 
-TABLE_COLUMNS = ["pair_id", "method", "content", "style", "output", "output_mel"]
-TABLE_COLUMNS += ["l2mfcc_source", "l2mfcc_style", "closer_to", "error"]
+TABLE_COLUMNS = ["pair_id", "method", "content", "style", "output", "output_mel", *RECORD_COLUMNS, "error"]
 
 
 class WandbMediaLogger(pl.Callback):
@@ -40,7 +40,7 @@ class WandbMediaLogger(pl.Callback):
         }
         table = wandb.Table(columns=["experiment", "method", *SUMMARY_COLUMNS])
         for experiment, rows in experiments(records).items():
-            for method, values in summarise(rows).items():
+            for method, values in summaries(rows).items():
                 table.add_data(experiment or "all", method, *(values[column] for column in SUMMARY_COLUMNS))
         logged["report/summary"] = table
         return logged
@@ -84,17 +84,14 @@ class WandbMediaLogger(pl.Callback):
                     plt.close(figure)
                 run.log(media)
             row = [record["pair_id"], record["method"], content, style, output, mel]
-            table.add_data(
-                *row,
-                record.get("l2mfcc_source"),
-                record.get("l2mfcc_style"),
-                record.get("closer_to"),
-                record.get("error"),
-            )
+            table.add_data(*row, *(record.get(column) for column in RECORD_COLUMNS), record.get("error"))
         done = [record for record in records if not record.get("error")]
         summary = {"transfers": table, "pairs_done": len(done), "pairs_failed": len(records) - len(done)}
-        if done:
-            summary["style_win_rate"] = sum(record["closer_to"] == "style" for record in done) / len(done)
+        if done:  # over every method's records, as before the scoreboard: the run's headline rates
+            totals = summarise(done)
+            summary.update(
+                {key: totals[key] for key in ("style_win_rate", "timbre_win_rate") if totals[key] is not None}
+            )
         summary.update(self._report(records, wandb))
         run.log(summary)
         artifact = wandb.Artifact(f"transfers-{run.id}", type="transfers")

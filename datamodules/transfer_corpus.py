@@ -27,7 +27,8 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from datamodules.corpus import TrainingCorpus, _crop, _fitted, audio_files, split_at, tail_cut
+from datamodules.corpus import TrainingCorpus, _crop, _fitted, split_at, tail_cut
+from jukestyle.audio.files import audio_files
 from jukestyle.audio.io import load_audio
 from jukestyle.errors import JukestyleError
 

@@ -23,12 +23,14 @@ import torch
 
 from jukestyle.audio.io import collected_warnings
 from jukestyle.errors import JukestyleError
-from jukestyle.evaluation.metrics import ReferenceCache, evaluate
+from jukestyle.evaluation.metrics import ReferenceCache
 from jukestyle.evaluation.records import FinishedRecords
+from jukestyle.evaluation.scoreboard import Measurement, measure
+from jukestyle.evaluation.timbre import metric_file
 from jukestyle.jukebox import VQVAE
 from jukestyle.methods import Identity, Method, require_gradients
 from jukestyle.pipeline import StyleTransfer, audio_hash
-from lightning_modules.summary_metrics import SUMMARY_METRICS, summary_metrics
+from lightning_modules.summary_metrics import summary_metrics, update
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +49,11 @@ class StyleTransferModule(pl.LightningModule):
         overlap_seconds: float = 0.5,
         precision: str = "fp32",
         resume_dir: str | None = None,
+        timbre_metric: str | None = "bundled",
     ) -> None:
-        """``resume_dir``: a folder of an earlier run's records (``transfers/``); those it finished are reused."""
+        """``resume_dir``: a folder of an earlier run's records (``transfers/``); those it finished are reused.
+        ``timbre_metric``: the timbre network of the scoreboard's timbre metrics ("bundled", a checkpoint, or
+        None to leave them out)."""
         super().__init__()
         self.resume_dir = Path(resume_dir) if resume_dir else None
         self.model = model.eval().requires_grad_(False)
@@ -65,7 +70,8 @@ class StyleTransferModule(pl.LightningModule):
             level = chosen[0].level
             self.reference_engines.append(StyleTransfer(self.model, Identity(level=level), input_lufs, **engine))
         self.references = references
-        self.reference_cache = ReferenceCache()
+        self.timbre_metric = metric_file(timbre_metric)
+        self.reference_cache = ReferenceCache(timbre_metric=self.timbre_metric)
         reported = names + [engine.method.label for engine in self.reference_engines]
         reported += list(AS_OUTPUT) if references else []
         self.summaries = torch.nn.ModuleDict({name: summary_metrics() for name in reported})
@@ -146,7 +152,7 @@ class StyleTransferModule(pl.LightningModule):
             with collected_warnings() as warnings:
                 result = engine(item["content_audio"], item["style_audio"], item["content"], item["style"])
             record["warnings"] += warnings
-            scores = evaluate(result.audio, *self._references(item), result.sample_rate)
+            scores = self._measure(result.audio, item)
         except Exception as error:  # one pair's failure is reported in results.csv; the run goes on
             record["error"] = f"{type(error).__name__}: {error}".splitlines()[0]
             if not isinstance(error, JukestyleError):
@@ -160,16 +166,18 @@ class StyleTransferModule(pl.LightningModule):
     def _as_output(self, item: dict, name: str, key: str) -> dict:
         record = self._record(item, name, {"name": name}, reference=True)
         if record["error"] is None:
-            record.update(evaluate(item[key], *self._references(item), self.model.sample_rate))
+            record.update(self._measure(item[key], item))
         return record
+
+    def _measure(self, output, item: dict) -> dict:
+        """The scoreboard's pair metrics of ``output`` against the item's content and style."""
+        rate = self.model.sample_rate
+        return measure(Measurement(output, *self._references(item), rate, self.timbre_metric))
 
     def _update_summary(self, record: dict) -> None:
         if record.get("error") or record["method"] not in self.summaries:
             return
-        summary = self.summaries[record["method"]]
-        summary["style_win_rate"].update([record["closer_to"]])
-        for name in SUMMARY_METRICS:
-            summary[name].update([record.get(name)])
+        update(self.summaries[record["method"]], record)
 
     # -- per run -----------------------------------------------------------------------
     def summary(self) -> dict[str, float]:

@@ -33,27 +33,25 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-import numpy as np  # noqa: E402
-import soundfile as sf  # noqa: E402
-import torch  # noqa: E402
-from torch.utils.flop_counter import (  # noqa: E402
+import numpy as np
+import soundfile as sf
+import torch
+from torch.utils.flop_counter import (
     FlopCounterMode,
     conv_flop_count,
     flop_registry,
     register_flop_formula,
 )
 
-from jukestyle.evaluation.metrics import l2_mfcc  # noqa: E402
-from jukestyle.fileio import write_json, write_text  # noqa: E402
-from jukestyle.jukebox import load_vqvae  # noqa: E402
-from jukestyle.jukebox.kernels import FUSED_CONVOLUTION  # noqa: E402
-from jukestyle.methods import make_method  # noqa: E402
-from jukestyle.pipeline import StyleTransfer  # noqa: E402
-from jukestyle.runtime import configure_cpu  # noqa: E402
+from jukestyle.evaluation.metrics import l2_mfcc
+from jukestyle.fileio import write_json, write_text
+from jukestyle.jukebox import load_vqvae
+from jukestyle.jukebox.kernels import FUSED_CONVOLUTION
+from jukestyle.methods import make_method
+from jukestyle.pipeline import StyleTransfer
+from jukestyle.runtime import configure_cpu
 
+REPO = Path(__file__).resolve().parents[1]
 METHODS = ("identity", "codebook", "adain", "wct", "gram")
 GRAM_ITERATIONS = 3  # timed L-BFGS iterations; reported per iteration
 MEMORY_SECONDS = (30, 120, 600)

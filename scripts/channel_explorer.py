@@ -13,10 +13,6 @@ bundled model; the official weights are downloaded on first use.
 from __future__ import annotations
 
 import io
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import matplotlib.pyplot as plt
 import numpy as np

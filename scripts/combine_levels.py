@@ -12,11 +12,10 @@ import argparse
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from jukestyle.errors import JukestyleError
+from jukestyle.jukebox.checkpoint import combine_levels
 
-from jukestyle.errors import JukestyleError  # noqa: E402
-from jukestyle.jukebox.checkpoint import combine_levels  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 
 def level_source(text: str) -> tuple[int, Path]:

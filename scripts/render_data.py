@@ -35,10 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from jukestyle.audio.corpus_plan import (  # noqa: E402
+from jukestyle.audio.corpus_plan import (
     HELD_OUT_CONTENT_PITCH,
     HELD_OUT_PITCHES,
     TARGET_INSTRUMENTS,
@@ -51,8 +48,8 @@ from jukestyle.audio.corpus_plan import (  # noqa: E402
     program_list,
     transfer_programs,
 )
-from jukestyle.audio.io import save_audio  # noqa: E402
-from jukestyle.audio.pieces import (  # noqa: E402
+from jukestyle.audio.io import save_audio
+from jukestyle.audio.pieces import (
     moonlight_opening,
     oh_susanna,
     old_hundredth,
@@ -60,10 +57,11 @@ from jukestyle.audio.pieces import (  # noqa: E402
     sine_tone,
     synthesise,
 )
-from jukestyle.audio.render import DEFAULT_SOUNDFONT, GM_PROGRAMS, Note, Renderer, program_number  # noqa: E402
-from jukestyle.errors import JukestyleError  # noqa: E402
-from jukestyle.fileio import sha256_file, write_text  # noqa: E402
+from jukestyle.audio.render import DEFAULT_SOUNDFONT, GM_PROGRAMS, Note, Renderer, program_number
+from jukestyle.errors import JukestyleError
+from jukestyle.fileio import sha256_file, write_text
 
+REPO = Path(__file__).resolve().parents[1]
 SAMPLE_RATE = 44100
 PEAK = 0.89  # -1 dBFS
 CORPUS_COLUMNS = ["file", "split", "program", "instrument", "kind", "pitches", "seconds", "sha256"]

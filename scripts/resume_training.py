@@ -22,11 +22,9 @@ from pathlib import Path
 
 import yaml
 
+from jukestyle.fileio import atomic_path
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from jukestyle.fileio import atomic_path  # noqa: E402
-
 # Overrides of the original run that this script sets itself.
 _OWN = ("hydra.run.dir=", "+trainer.max_time=", "trainer.max_time=")
 

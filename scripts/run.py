@@ -19,19 +19,18 @@ import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
+import hydra
+import pytorch_lightning as pl
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from jukestyle.errors import ConfigError, JukestyleError
+from jukestyle.evaluation.records import read_records
+from jukestyle.fileio import writable_folder, write_json
+
 REPO = Path(__file__).resolve().parents[1]
-os.environ.setdefault("PROJECT_ROOT", str(REPO))
-sys.path.insert(0, str(REPO))
-
-import hydra  # noqa: E402
-import pytorch_lightning as pl  # noqa: E402
-from hydra.core.hydra_config import HydraConfig  # noqa: E402
-from hydra.types import RunMode  # noqa: E402
-from omegaconf import DictConfig, OmegaConf, open_dict  # noqa: E402
-
-from jukestyle.errors import ConfigError, JukestyleError  # noqa: E402
-from jukestyle.evaluation.records import read_records  # noqa: E402
-from jukestyle.fileio import writable_folder, write_json  # noqa: E402
+os.environ.setdefault("PROJECT_ROOT", str(REPO))  # configs/paths reads it
 
 
 def _wandb_logged_in() -> bool:

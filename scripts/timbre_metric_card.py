@@ -15,13 +15,13 @@ import shlex
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from jukestyle.errors import JukestyleError
+from jukestyle.evaluation.cards.timbre_metric import build_metric_card
+from jukestyle.evaluation.pair_sets import read_manifest
+from jukestyle.jukebox import load_vqvae
+from jukestyle.runtime import configure_cpu
 
-from jukestyle.errors import JukestyleError  # noqa: E402
-from jukestyle.evaluation.cards.timbre_metric import build_metric_card  # noqa: E402
-from jukestyle.evaluation.pair_sets import read_manifest  # noqa: E402
-from jukestyle.runtime import configure_cpu  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 
 def arm(text: str) -> tuple[str, Path]:
@@ -38,12 +38,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ab", type=arm, action="append", default=[], help="label=<metric file>")
     parser.add_argument("--out", type=Path, default=REPO / "checkpoints" / "timbre_metric")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument(
+        "--model", default="bundled", help="the VQ-VAE whose plain reconstruction is a reference row ('none': no row)"
+    )
     args = parser.parse_args(argv)
     configure_cpu(args.threads)
     command = f"python scripts/timbre_metric_card.py {shlex.join(argv if argv is not None else sys.argv[1:])}"
     try:
         pairs = read_manifest(REPO / "data" / "pairs.csv", REPO)
-        card = build_metric_card(args.metric, args.heldout, pairs, args.out, command, dict(args.ab))
+        model = None if args.model == "none" else load_vqvae(args.model)
+        card = build_metric_card(args.metric, args.heldout, pairs, args.out, command, dict(args.ab), model)
     except JukestyleError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

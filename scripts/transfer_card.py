@@ -17,14 +17,13 @@ import shlex
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from jukestyle.errors import JukestyleError
+from jukestyle.evaluation.cards.transfer_decoder import LEVELS, ZERO_SHOT, Arm, build_card, level_rows
+from jukestyle.evaluation.pair_sets import read_manifest
+from jukestyle.jukebox import load_vqvae
+from jukestyle.runtime import configure_cpu
 
-from jukestyle.errors import JukestyleError  # noqa: E402
-from jukestyle.evaluation.cards.transfer_decoder import LEVELS, ZERO_SHOT, Arm, build_card, level_rows  # noqa: E402
-from jukestyle.evaluation.pair_sets import read_manifest  # noqa: E402
-from jukestyle.jukebox import load_vqvae  # noqa: E402
-from jukestyle.runtime import configure_cpu  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 
 def arm(text: str) -> Arm:

@@ -1,18 +1,14 @@
 from __future__ import annotations
 
 import copy
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from project import REPO
 from signals import harmonic_tone
 
 from jukestyle.jukebox import build_vqvae
-
-sys.path.insert(0, str(REPO / "scripts"))  # the scripts are importable as modules in tests
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
-from project import REPO
+from project import REPO, script
 
 os.environ.setdefault("PROJECT_ROOT", str(REPO))
 
@@ -23,7 +23,7 @@ def compose_run(overrides: list[str], output_dir: Path) -> DictConfig:
 
 
 def run_config(overrides: list[str], output_dir: Path) -> DictConfig:
-    from run import run
+    run = script("run").run
 
     cfg = compose_run(overrides, output_dir)
     run(cfg)

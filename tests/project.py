@@ -3,7 +3,10 @@ settings that run each method quickly on it."""
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
+from types import ModuleType
 
 REPO = Path(__file__).resolve().parents[1]
 # configs/model/tiny_random.yaml: Jukebox's architecture at a few thousand parameters, random weights, no files
@@ -17,3 +20,14 @@ def method_options(name: str, level: int, decoders: dict[int, Path]) -> dict:
     if name == "decoder":
         return {"checkpoint": str(decoders[level])}
     return {}
+
+
+def script(name: str) -> ModuleType:
+    """``scripts/<name>.py`` as a module (the scripts are programs, not a package), loaded once."""
+    key = f"scripts.{name}"
+    if key not in sys.modules:
+        spec = importlib.util.spec_from_file_location(key, REPO / "scripts" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[key] = module
+        spec.loader.exec_module(module)
+    return sys.modules[key]

@@ -8,11 +8,11 @@ import sys
 
 import pytest
 import torch
-from project import REPO
+from project import REPO, script
 
 from jukestyle.jukebox import build_vqvae, kernels, save_checkpoint
 
-PROBE = f"import sys; sys.path.insert(0, {str(REPO / 'scripts')!r}); import benchmark; print(benchmark.peak_rss_mib())"
+PROBE = f"import runpy; print(runpy.run_path({str(REPO / 'scripts' / 'benchmark.py')!r})['peak_rss_mib']())"
 
 
 @pytest.mark.slow  # a probe process
@@ -25,8 +25,7 @@ def test_a_probe_reports_its_own_peak_memory_not_its_parents():
 
 
 def test_results_of_devices_not_timed_are_kept_and_described_under_their_own_heading(tmp_path):
-    sys.path.insert(0, str(REPO / "scripts"))
-    import benchmark
+    benchmark = script("benchmark")
 
     entry = {
         "seconds": 0.7,
@@ -63,8 +62,7 @@ def test_results_of_devices_not_timed_are_kept_and_described_under_their_own_hea
 
 def test_flops_of_the_fused_convolutions_are_counted(tiny_model, tone):
     """The GFLOP column counts the residual blocks' fused oneDNN convolutions like aten's own."""
-    sys.path.insert(0, str(REPO / "scripts"))
-    import benchmark
+    benchmark = script("benchmark")
 
     x = torch.as_tensor(tone).reshape(1, 1, -1)
 
@@ -83,8 +81,7 @@ def test_flops_of_the_fused_convolutions_are_counted(tiny_model, tone):
 
 
 def test_training_steps_are_timed_and_the_decoder_stage_counts_fewer_flops(tmp_path):
-    sys.path.insert(0, str(REPO / "scripts"))
-    import benchmark
+    benchmark = script("benchmark")
 
     path, model = tmp_path / "tiny.pth.tar", build_vqvae("tiny", seed=0)
     save_checkpoint(path, model)

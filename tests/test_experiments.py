@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 import yaml
 from hydra_runs import run_config
-from project import REPO, TINY_MODEL
+from project import REPO, TINY_MODEL, script
 from signals import harmonic_tone
 
 from jukestyle.jukebox import build_vqvae
@@ -33,7 +33,7 @@ def pair_files(tmp_path_factory) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="module")
 def tiny_corpus(tmp_path_factory):
-    from render_data import main
+    main = script("render_data").main
 
     out = tmp_path_factory.mktemp("corpus")
     assert main(["corpus", "--out", str(out), "--programs", "oboe", "--scale", "0.1"]) == 0

@@ -10,10 +10,11 @@ import pytest
 import torch
 from cli_runs import cli_environment, run_cli
 from hydra_runs import run_config
-from project import TINY_MODEL
+from project import TINY_MODEL, script
 
 from jukestyle.errors import ConfigError
 from jukestyle.fileio import write_json
+from jukestyle.inspect.instrument_probe import VIEWS
 from jukestyle.jukebox import load_vqvae, read_checkpoint
 from jukestyle.jukebox.checkpoint import training_stages
 from lightning_modules.vqvae_pretrain import VQVAEPretrainModule
@@ -21,7 +22,7 @@ from lightning_modules.vqvae_pretrain import VQVAEPretrainModule
 
 @pytest.fixture(scope="module")
 def tiny_corpus(tmp_path_factory):
-    from render_data import main
+    main = script("render_data").main
 
     out = tmp_path_factory.mktemp("corpus")
     assert main(["corpus", "--out", str(out), "--programs", "flute,cello", "--scale", "0.1"]) == 0
@@ -129,7 +130,7 @@ def test_decoder_stage_needs_a_trained_codebook(tiny_model):
 @pytest.mark.slow
 def test_resume_training_stops_at_its_time_limit_and_collects_the_checkpoint(tiny_corpus, tmp_path, monkeypatch):
     """The command prepared for a borrowed GPU, run here on the CPU with a limit of seconds."""
-    import resume_training
+    resume_training = script("resume_training")
 
     run = tmp_path / "run"
     first = run_cli(*overrides(tiny_corpus, 2), f"hydra.run.dir={run}", home=tmp_path)
@@ -165,7 +166,7 @@ def test_training_other_levels_from_scratch_keeps_the_trained_ones_in_the_record
 
 @pytest.mark.slow
 def test_model_card_of_a_trained_export(tiny_corpus, tmp_path):
-    import model_card
+    model_card = script("model_card")
 
     run = tmp_path / "run"
     run_config(overrides(tiny_corpus, 2), run)
@@ -175,7 +176,7 @@ def test_model_card_of_a_trained_export(tiny_corpus, tmp_path):
     assert model_card.main([*argv, "--evaluate-only"]) == 0
     assert not (tmp_path / "MODEL_CARD.md").exists()
     cached = sorted(path.name.split("-")[0] for path in (tmp_path / "cache").iterdir())
-    assert cached == ["level2", "probe2"]  # the A/B checkpoint has the same level-2 weights: evaluated once
+    assert cached == ["level2", "probe2", "timbre2"]  # the A/B checkpoint has the same level-2 weights: evaluated once
     assert model_card.main(argv) == 0
     card = (tmp_path / "MODEL_CARD.md").read_text()
     for heading in ("## Validation split", "## What the codes know", "## A/B at level 2", "## Experiment 1 at level 2"):
@@ -191,7 +192,7 @@ def test_model_card_of_a_trained_export(tiny_corpus, tmp_path):
 @pytest.mark.slow
 def test_a_new_card_reuses_the_evaluations_of_unchanged_levels_and_keeps_the_ab_rows(tiny_corpus, tmp_path):
     """The previous card's evaluation stands for the same weights; changed weights are evaluated again."""
-    import model_card
+    model_card = script("model_card")
 
     run = tmp_path / "run"
     run_config(overrides(tiny_corpus, 2), run)
@@ -202,7 +203,7 @@ def test_a_new_card_reuses_the_evaluations_of_unchanged_levels_and_keeps_the_ab_
     card_json = tmp_path / "model_card.json"
     numbers = json.loads(card_json.read_text())
     numbers["levels"]["2"]["metrics"]["snr_db"] = 123.4  # a value no evaluation gives: shows where the row came from
-    numbers["levels"]["2"]["probe"] = {view: {"program": 0.5, "family": 0.75} for view in model_card.VIEWS}
+    numbers["levels"]["2"]["probe"] = {view: {"program": 0.5, "family": 0.75} for view in VIEWS}
     write_json(card_json, numbers)
 
     assert model_card.main([*argv, "--ab", f"other={checkpoint}"]) == 0  # same weights, one A/B row measured again

@@ -8,7 +8,6 @@ import sys
 
 import pytest
 import torch
-from project import REPO
 
 from jukestyle.errors import ConfigError
 from jukestyle.runtime import configure_cpu
@@ -16,8 +15,7 @@ from jukestyle.runtime import configure_cpu
 # Allocates, fills and frees a 64 MiB tensor (above glibc's largest mmap threshold, like the last
 # decoder block's feature map) six times, as passes over audio do; prints each one's page faults.
 FAULTS = """
-import resource, sys, torch
-sys.path.insert(0, {repo!r})
+import resource, torch
 from jukestyle.runtime import keep_freed_memory
 print(keep_freed_memory() if {keep} else False)
 for _ in range(6):
@@ -28,7 +26,7 @@ for _ in range(6):
 
 
 def _faults(keep: bool) -> tuple[str, list[int]]:
-    script = FAULTS.format(repo=str(REPO), keep=keep)
+    script = FAULTS.format(keep=keep)
     applied, *faults = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     ).stdout.split()

@@ -12,7 +12,7 @@ import pytest
 import torch
 from cli_runs import run_cli
 from hydra_runs import run_config
-from project import REPO, TINY_MODEL
+from project import REPO, TINY_MODEL, script
 from torch.utils.data import default_collate
 
 import jukestyle
@@ -170,7 +170,7 @@ def test_a_folder_of_decoders_serves_each_pair_the_decoder_of_its_styles_instrum
 
 @pytest.mark.slow
 def test_the_decoder_card_ships_the_decoders_and_measures_them_against_steps(trained, tmp_path):
-    import decoder_card
+    decoder_card = script("decoder_card")
 
     runs, out = tmp_path / "runs", tmp_path / "decoders"
     shutil.copytree(trained, runs / "flute")  # a run folder per instrument

@@ -24,11 +24,13 @@ from __future__ import annotations
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 
 import librosa
 import numpy as np
 
 from jukestyle.audio.io import EBU_R128_TARGET_LUFS, normalize_loudness, resample
+from jukestyle.evaluation.timbre import embed
 
 N_MFCC = 20
 N_FFT = 2048
@@ -102,13 +104,17 @@ class Reference:
     energy: np.ndarray  # per chroma frame, to skip silence
     f0: np.ndarray | None  # None unless monophonic
     voiced: np.ndarray | None
+    timbre: np.ndarray | None = None  # the timbre metric's embedding, where one is used
 
     @property
     def monophonic(self) -> bool:
         return self.f0 is not None
 
 
-def analyse_reference(samples: np.ndarray, sample_rate: int, with_pitch: bool = True) -> Reference:
+def analyse_reference(
+    samples: np.ndarray, sample_rate: int, with_pitch: bool = True, timbre_metric: Path | None = None
+) -> Reference:
+    """What the metrics need of a source or style; its timbre embedding only given a timbre metric."""
     f0 = voiced = None
     if with_pitch:
         # Deciding "monophonic" needs a few seconds only; the full track only if it is.
@@ -120,7 +126,8 @@ def analyse_reference(samples: np.ndarray, sample_rate: int, with_pitch: bool = 
             f0, voiced = track, flags
     y = resample(np.asarray(samples, dtype=np.float32), sample_rate, ANALYSIS_RATE)
     energy = librosa.feature.rms(y=y, frame_length=2048, hop_length=HOP_LENGTH)[0]
-    return Reference(mean_mfcc(samples, sample_rate), chroma(samples, sample_rate), energy, f0, voiced)
+    timbre = None if timbre_metric is None else embed(samples, sample_rate, timbre_metric)
+    return Reference(mean_mfcc(samples, sample_rate), chroma(samples, sample_rate), energy, f0, voiced, timbre)
 
 
 def pitch_accuracy(output: np.ndarray, reference: Reference, sample_rate: int) -> float | None:
@@ -151,31 +158,18 @@ def chroma_similarity(output: np.ndarray, reference: Reference, sample_rate: int
     return float(cosine[sounding].mean())
 
 
-def evaluate(output: np.ndarray, source: Reference, style: Reference, sample_rate: int) -> dict:
-    """Timbre scores (l2-mfcc to source and style, closer_to) and content metrics (against the source)."""
-    out_mfcc = mean_mfcc(output, sample_rate)
-    to_source = float(np.linalg.norm(out_mfcc - source.mfcc))
-    to_style = float(np.linalg.norm(out_mfcc - style.mfcc))
-    return {
-        "l2mfcc_source": to_source,
-        "l2mfcc_style": to_style,
-        "closer_to": "style" if to_style < to_source else "source",
-        "pitch_accuracy": pitch_accuracy(output, source, sample_rate),
-        "chroma_similarity": chroma_similarity(output, source, sample_rate),
-    }
-
-
 class ReferenceCache:
-    """``Reference``s of recently seen signals, keyed by a hash of their samples."""
+    """``Reference``s of recently seen signals, keyed by a hash of their samples (with the timbre embedding of
+    ``timbre_metric``, if given)."""
 
-    def __init__(self, size: int = 64) -> None:
-        self.size, self._items = size, OrderedDict()
+    def __init__(self, size: int = 64, timbre_metric: Path | None = None) -> None:
+        self.size, self._items, self.timbre_metric = size, OrderedDict(), timbre_metric
 
     def get(self, key: str, samples: np.ndarray, sample_rate: int) -> Reference:
         if key in self._items:
             self._items.move_to_end(key)
             return self._items[key]
-        reference = self._items[key] = analyse_reference(samples, sample_rate)
+        reference = self._items[key] = analyse_reference(samples, sample_rate, timbre_metric=self.timbre_metric)
         if len(self._items) > self.size:
             self._items.popitem(last=False)
         return reference

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -21,10 +22,13 @@ import torch
 from jukestyle.evaluation.metrics import (
     PITCH_TOLERANCE_CENTS,
     analyse_reference,
+    frame_tone_level,
     mean_mfcc,
     pitch_accuracy,
     pitch_track,
 )
+from jukestyle.evaluation.scoreboard import Measurement, measure
+from jukestyle.evaluation.timbre import embed, timbre_distance
 from jukestyle.jukebox import VQVAE
 from jukestyle.losses import MULTISPECTRAL_RESOLUTIONS, MelLoss, multispectral_loss
 
@@ -143,4 +147,43 @@ def validation_metrics(
         "codes_used": int((histogram > 0).sum()),
         "codes_used_share": float((histogram > 0).double().mean()),
         "perplexity": float(np.exp(entropy)),
+    }
+
+
+@torch.no_grad()
+def timbre_metrics(
+    model: VQVAE,
+    clips: list[np.ndarray],
+    recordings: dict[str, np.ndarray],
+    level: int,
+    sample_rate: int,
+    timbre_metric: Path,
+) -> dict:
+    """The scoreboard's view of reconstructions at ``level``: the mean timbre distance of each clip's
+    reconstruction to its source (``timbre_source``), the mean comb level at the level's own code rate
+    (``frame_tone_level`` at its hop), and how many ``recordings`` are reconstructed nearest their own source
+    by the timbre metric (Experiment 1 by timbre)."""
+    hop = model.hop_length(level)
+    distances, combs = [], []
+    for clip in clips:
+        clip = clip[: len(clip) // hop * hop]
+        if len(clip) < hop:
+            continue
+        output = reconstruct(model, clip, level)
+        reference = analyse_reference(clip, sample_rate, with_pitch=False, timbre_metric=timbre_metric)
+        row = measure(Measurement(output, reference, reference, sample_rate, timbre_metric), ("timbre_source",))
+        distances.append(row["timbre_source"])
+        combs.append(frame_tone_level(output, sample_rate, hop))
+    sources = {name: embed(audio, sample_rate, timbre_metric) for name, audio in recordings.items()}
+    kept = 0
+    for name, audio in recordings.items():
+        output = embed(reconstruct(model, audio, level), sample_rate, timbre_metric)
+        kept += min(sources, key=lambda other: timbre_distance(output, sources[other])) == name
+    finite = [c for c in combs if np.isfinite(c)]
+    return {
+        "timbre_source": float(np.mean(distances)) if distances else None,
+        "frame_tones_db": float(np.mean(finite)) if finite else None,
+        "hop": hop,
+        "timbre_kept": int(kept),
+        "recordings": len(recordings),
     }

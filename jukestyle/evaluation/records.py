@@ -16,6 +16,7 @@ import math
 from pathlib import Path
 
 from jukestyle.audio.io import save_audio
+from jukestyle.evaluation.scoreboard import RECORD_COLUMNS
 from jukestyle.fileio import sha256_file, write_json, write_text
 
 RESULT_COLUMNS = [
@@ -25,11 +26,7 @@ RESULT_COLUMNS = [
     "style",
     "method",
     "reference",  # true for the rows that show the metrics' scale: identity, content/style as output
-    "l2mfcc_source",
-    "l2mfcc_style",
-    "closer_to",
-    "pitch_accuracy",  # monophonic content only
-    "chroma_similarity",
+    *RECORD_COLUMNS,  # the scoreboard's pair metrics
     "seconds",
     "output",
     "error",
@@ -74,9 +71,10 @@ class FinishedRecords:
     """The complete records of an earlier run into the same folder, for resuming it.
 
     A record counts as finished when it has no error, its output audio is on disk
-    with the checksum in its metadata, and it was made from the same content and
-    style files (checksums), the same method settings and the same model. Pairs
-    that failed, changed or lost their audio are computed again.
+    with the checksum in its metadata, it was made from the same content and
+    style files (checksums), the same method settings and the same model, and it
+    has every metric of the scoreboard. Pairs that failed, changed, lost their
+    audio or miss a metric are computed again.
     """
 
     def __init__(self, transfers: Path) -> None:
@@ -96,6 +94,8 @@ class FinishedRecords:
         except (OSError, ValueError):
             return None
         if stored.get("error") or not stored.get("output"):
+            return None
+        if any(column not in stored for column in RECORD_COLUMNS):  # measured before a metric joined the scoreboard
             return None
         expected = {key: record.get(key) for key in ("pair_id", "method", "settings", "model")}
         if any(stored.get(key) != value for key, value in json.loads(json.dumps(expected, default=str)).items()):

@@ -11,7 +11,6 @@ the audio.
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from pathlib import Path
 
@@ -22,17 +21,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from jukestyle.evaluation.figures import save_figure
+from jukestyle.evaluation.scoreboard import SUMMARY_NAMES, markdown_table, summarise
 from jukestyle.fileio import write_text
 
 REFERENCE_ORDER = ("identity", "content_as_output", "style_as_output")
 PAPER_FIGURE_2 = "piano-C4--violin-C4"  # the pair of the paper's Fig. 2
 PANELS_UP_TO = 4  # experiments with at most this many pairs get one panel per pair
-TABLE_COLUMNS = ("pairs", "style_win_rate", "l2mfcc_source", "l2mfcc_style", "pitch_accuracy", "chroma_similarity")
-
-
-def _mean(values) -> float:
-    finite = [float(v) for v in values if v is not None and math.isfinite(float(v))]
-    return sum(finite) / len(finite) if finite else float("nan")
+TABLE_COLUMNS = ("pairs", *SUMMARY_NAMES)
 
 
 def _ok(records: list[dict]) -> list[dict]:
@@ -46,20 +41,9 @@ def method_order(records: list[dict]) -> list[str]:
     return methods + [name for name in REFERENCE_ORDER if name in present and name not in methods]
 
 
-def summarise(records: list[dict]) -> dict[str, dict[str, float]]:
-    """Per method: number of pairs, style-win rate and the mean of each metric (successful records only)."""
-    by_method = defaultdict(list)
-    for record in _ok(records):
-        by_method[record["method"]].append(record)
-    summary = {}
-    for method in method_order(records):
-        rows = by_method.get(method, [])
-        summary[method] = {
-            "pairs": len(rows),
-            "style_win_rate": _mean([r["closer_to"] == "style" for r in rows]),
-            **{name: _mean([r.get(name) for r in rows]) for name in TABLE_COLUMNS[2:]},
-        }
-    return summary
+def summaries(records: list[dict]) -> dict[str, dict]:
+    """The scoreboard's summaries of every method (``method_order``), of its successful records."""
+    return {method: summarise([r for r in records if r["method"] == method]) for method in method_order(records)}
 
 
 def experiments(records: list[dict]) -> dict[str, list[dict]]:
@@ -103,7 +87,7 @@ def pair_figure(records: list[dict], pair_ids: list[str], title: str, path: Path
 
 def mean_figure(records: list[dict], title: str, path: Path) -> Path:
     """Mean distances over all pairs of an experiment, with the standard deviation."""
-    summary = summarise(records)
+    summary = summaries(records)
     methods = [m for m, s in summary.items() if s["pairs"]]
     spread = {
         (m, key): float(np.nanstd([r[key] for r in _ok(records) if r["method"] == m]))
@@ -168,27 +152,13 @@ def figures_for(records: list[dict], folder: Path) -> dict[str, list[Path]]:
     return made
 
 
-def format_metric(value: float, name: str) -> str:
-    """A table cell: counts as they are, rates as percentages, other metrics to 3 significant digits."""
-    if isinstance(value, int):
-        return str(value)
-    if not math.isfinite(value):
-        return "-"
-    return f"{value:.0%}" if name in ("style_win_rate", "pitch_accuracy") else f"{value:.3g}"
-
-
 def summary_table(records: list[dict]) -> list[str]:
-    """Markdown table of ``summarise`` with reference rows marked."""
-    header = ["method", *TABLE_COLUMNS]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for method, values in summarise(records).items():
-        label = (
-            f"{method} (reference)"
-            if method in REFERENCE_ORDER and any(r.get("reference") and r["method"] == method for r in records)
-            else method
-        )
-        lines.append("| " + " | ".join([label, *(format_metric(values[c], c) for c in TABLE_COLUMNS)]) + " |")
-    return lines
+    """Markdown table of every method's summaries, reference rows marked."""
+    rows = []
+    for method, values in summaries(records).items():
+        reference = method in REFERENCE_ORDER and any(r.get("reference") and r["method"] == method for r in records)
+        rows.append({"method": f"{method} (reference)" if reference else method, **values})
+    return markdown_table(rows, ["method", *TABLE_COLUMNS])
 
 
 def write_report(output_dir: Path, records: list[dict]) -> Path:
@@ -200,10 +170,13 @@ def write_report(output_dir: Path, records: list[dict]) -> Path:
         "# Style-transfer report",
         "",
         "l2-mfcc: the paper's timbre distance (lower is closer); style wins: the share of outputs closer to the "
-        "style than to the source. Content metrics against the source: pitch accuracy (share of voiced frames "
-        "within 50 cents; monophonic content only) and chroma similarity (1 = same harmony over time). Reference "
-        "rows show each metric's scale: the plain reconstruction (identity), and the content or the style itself "
-        "taken as the output.",
+        "style than to the source. timbre: the learned timbre metric's cosine distance (`jukestyle.evaluation."
+        "timbre`), timbre wins by it, and the Fréchet distance of the outputs' embeddings to the styles'. Content "
+        "metrics against the source: pitch accuracy (share of voiced frames within 50 cents; monophonic content "
+        "only) and chroma similarity (1 = same harmony over time). frame_tones_<hop>: the output's comb at the "
+        "code rate of that hop, in dB under its strongest peak. Reference rows show each metric's scale: the plain "
+        "reconstruction (identity), and the content or the style itself taken as the output. "
+        "Every column: `jukestyle/evaluation/scoreboard.py`.",
         "",
     ]
     groups = experiments(records)

@@ -1,10 +1,9 @@
 """Score methods on sets of pairs, in this process: what the cards measure.
 
 A *row* is a method with its settings; a *set* is a list of pairs. Each (row, pair) is rendered once, by
-the shared pipeline (``StyleTransfer``: loudness, windows), and measured by ``metrics.evaluate``, by the
-level of the decoder combs at the frame rates of levels 2, 1 and 0 (``frame_tone_level`` at periods 128,
-32 and 8), and, given a timbre metric (``timbre.py``), by the timbre distances of the output to the style
-and to the content and the output's embedding (for Fréchet distances between sets).
+the shared pipeline (``StyleTransfer``: loudness, windows), and measured by the scoreboard
+(``scoreboard.measure``: l2-mfcc, pitch, chroma, the decoder combs at the frame rates of levels 2, 1 and 0,
+and, given a timbre metric, the timbre distances and embeddings).
 
 Under a work folder every output is kept (``<row key>/<pair_id>.flac``) with its scores (``.json``),
 keyed by the row's settings, the checksums of the files it reads and of the pair's audio: a card re-run
@@ -25,15 +24,13 @@ import numpy as np
 
 from jukestyle.audio.io import collected_warnings, load_audio, save_audio
 from jukestyle.errors import JukestyleError
-from jukestyle.evaluation.metrics import ReferenceCache, evaluate, frame_tone_level
+from jukestyle.evaluation.metrics import ReferenceCache
 from jukestyle.evaluation.pair_sets import Pair
-from jukestyle.evaluation.timbre import embed, frechet_distance, timbre_distance
+from jukestyle.evaluation.scoreboard import TIMBRE_METRICS, Measurement, measure
 from jukestyle.fileio import sha256_file, write_json
 from jukestyle.jukebox import VQVAE
 from jukestyle.methods import make_method
 from jukestyle.pipeline import StyleTransfer, audio_hash
-
-FRAME_PERIODS = (128, 32, 8)  # samples per frame of levels 2, 1 and 0's codes (344, 1378 and 5512 Hz)
 
 
 @dataclass(frozen=True)
@@ -96,27 +93,17 @@ class Scorer:
         self.model, self.work = model, None if work is None else Path(work)
         self.timbre_metric = None if timbre_metric is None else Path(timbre_metric)
         self.timbre_sha = None if timbre_metric is None else sha256_file(timbre_metric)[:16]
-        self._references = ReferenceCache()
-        self._embeddings: dict[str, np.ndarray] = {}  # audio hash -> the timbre embedding of an input
+        self._references = ReferenceCache(timbre_metric=self.timbre_metric)
 
-    def _embedding(self, audio: np.ndarray) -> np.ndarray:
-        key = audio_hash(audio)
-        if key not in self._embeddings:
-            self._embeddings[key] = embed(audio, self.model.sample_rate, self.timbre_metric)
-        return self._embeddings[key]
+    def _measurement(self, output: np.ndarray, content: np.ndarray, style: np.ndarray) -> Measurement:
+        rate = self.model.sample_rate
+        refs = [self._references.get(audio_hash(audio), audio, rate) for audio in (content, style)]
+        return Measurement(output, *refs, rate, self.timbre_metric)
 
-    def _timbre(self, output: np.ndarray, content: np.ndarray, style: np.ndarray) -> dict:
-        vector = embed(output, self.model.sample_rate, self.timbre_metric)
-        to_style = timbre_distance(vector, self._embedding(style))
-        to_source = timbre_distance(vector, self._embedding(content))
-        return {
-            "timbre_metric": self.timbre_sha,
-            "timbre_source": to_source,
-            "timbre_style": to_style,
-            "timbre_closer_to": "style" if to_style < to_source else "source",
-            "embedding": vector.round(6).tolist(),
-            "style_embedding": self._embedding(style).round(6).tolist(),
-        }
+    def _measured_by_this_metric(self, record: dict) -> bool:
+        return self.timbre_metric is None or (
+            record.get("timbre_metric") == self.timbre_sha and "timbre_embedding" in record
+        )
 
     def score(self, row: Row, pairs: Sequence[Pair]) -> list[dict]:
         """One record per pair: the metrics of ``row``'s output (or the error that stopped it)."""
@@ -131,13 +118,14 @@ class Scorer:
                 engines = engines or [self._engine(row)]
                 record, output = self._render(engines[0], row, pair, inputs)
                 kept.save_audio(output, self.model.sample_rate, f"jukestyle {row.label}: {pair.pair_id}")
-            elif record.get("error") or self.timbre_metric is None or record.get("timbre_metric") == self.timbre_sha:
+            elif record.get("error") or self._measured_by_this_metric(record):
                 records.append(record)  # as it was
                 continue
-            if self.timbre_metric is not None and not record.get("error"):  # a new output, or a new metric
+            else:  # kept, measured by another timbre metric (or none): its timbre metrics again, not rendered
                 rate = self.model.sample_rate
-                output = kept.audio(rate) if output is None else output
-                record.update(self._timbre(output, load_audio(pair.content, rate), load_audio(pair.style, rate)))
+                content, style = load_audio(pair.content, rate), load_audio(pair.style, rate)
+                record.update(measure(self._measurement(kept.audio(rate), content, style), TIMBRE_METRICS))
+                record["timbre_metric"] = self.timbre_sha
             records.append(kept.save_record(_finite(record)))
         return records
 
@@ -156,48 +144,10 @@ class Scorer:
         except JukestyleError as error:  # e.g. no per-instrument decoder for this style: a row without it
             record["error"] = str(error)
             return record, None
-        refs = [self._references.get(audio_hash(audio), audio, rate) for audio in (content, style)]
-        record.update(evaluate(output, *refs, rate))
-        record.update({f"frame_tones_{p}": frame_tone_level(output, rate, p) for p in FRAME_PERIODS})
+        record.update(measure(self._measurement(output, content, style)), timbre_metric=self.timbre_sha)
         return record, output
 
 
 def score_row(model: VQVAE, row: Row, pairs: Sequence[Pair], work: Path | None = None) -> list[dict]:
     """``Scorer(model, work).score(row, pairs)``: the classic metrics, no timbre metric."""
     return Scorer(model, work).score(row, pairs)
-
-
-def summarise(records: Sequence[dict]) -> dict:
-    """Pairs scored, the share of style wins (l2-mfcc, and by timbre where measured), the means of the content
-    metrics and comb levels, and the Fréchet distance of the outputs' embeddings to the styles'."""
-    scored = [record for record in records if not record.get("error")]
-
-    def mean(key: str) -> float | None:
-        values = [record[key] for record in scored if record.get(key) is not None]
-        return float(np.mean(values)) if values else None
-
-    def rate(key: str) -> float | None:
-        values = [record[key] == "style" for record in scored if record.get(key)]
-        return float(np.mean(values)) if values else None
-
-    summary = {"pairs": len(scored), "style_wins": rate("closer_to"), "timbre_wins": rate("timbre_closer_to")}
-    for key in (
-        "pitch_accuracy",
-        "chroma_similarity",
-        "l2mfcc_source",
-        "l2mfcc_style",
-        "timbre_source",
-        "timbre_style",
-    ):
-        summary[key] = mean(key)
-    for period in FRAME_PERIODS:
-        summary[f"frame_tones_{period}"] = mean(f"frame_tones_{period}")
-    embedded = [record for record in scored if record.get("embedding")]
-    summary["timbre_frechet"] = (
-        frechet_distance(
-            np.array([r["embedding"] for r in embedded]), np.array([r["style_embedding"] for r in embedded])
-        )
-        if len(embedded) > 1
-        else None
-    )
-    return summary

@@ -15,7 +15,8 @@ import math
 from pathlib import Path
 
 from jukestyle.evaluation.records import read_records
-from jukestyle.evaluation.report import TABLE_COLUMNS, summarise
+from jukestyle.evaluation.report import TABLE_COLUMNS, summaries
+from jukestyle.evaluation.scoreboard import markdown_table
 from jukestyle.fileio import write_text
 
 SUMMARY_COLUMNS = ["job", "status", "overrides", "method", *TABLE_COLUMNS, "seconds", "error"]
@@ -35,7 +36,7 @@ def job_rows(job_dir: Path) -> list[dict]:
         "error": run.get("error"),
     }
     records = [record for record in read_records(job_dir / "transfers") if not record.get("reference")]
-    summary = summarise(records)
+    summary = summaries(records)
     if not summary:
         return [{**base, "method": None}]
     return [{**base, "method": method, **values} for method, values in summary.items()]
@@ -53,9 +54,10 @@ def sweep_rows(sweep_dir: Path) -> tuple[list[dict], list[str]]:
 
 
 def _cell(value: object) -> str:
+    """A CSV cell: numbers at full precision (the Markdown table prints them by the scoreboard)."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return ""
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
 def write_sweep_summary(sweep_dir: Path) -> tuple[Path, list[dict]]:
@@ -75,9 +77,7 @@ def write_sweep_summary(sweep_dir: Path) -> tuple[Path, list[dict]]:
         "",
         "Common to all jobs: " + (" ".join(f"`{o}`" for o in common) or "nothing"),
         "",
-        "| " + " | ".join(SUMMARY_COLUMNS) + " |",
-        "|" + "---|" * len(SUMMARY_COLUMNS),
+        *markdown_table(rows, SUMMARY_COLUMNS),
     ]
-    lines += ["| " + " | ".join(_cell(row.get(c)).replace("|", "\\|") for c in SUMMARY_COLUMNS) + " |" for row in rows]
     write_text(sweep_dir / "sweep_summary.md", "\n".join(lines) + "\n")
     return sweep_dir / "sweep_summary.csv", rows

@@ -112,6 +112,16 @@ def load_metric(path: str | os.PathLike = BUNDLED) -> TimbreNet:
     return network.eval().requires_grad_(False)
 
 
+def metric_file(choice: str | os.PathLike | None) -> Path | None:
+    """The checkpoint a setting names: "bundled" (the shipped metric), a path, or None (no timbre metric)."""
+    if choice is None:
+        return None
+    path = BUNDLED if str(choice) == "bundled" else Path(choice)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no timbre metric (train one with experiment=train_timbre_metric)")
+    return path
+
+
 @functools.lru_cache(maxsize=4)
 def _network(path: str) -> TimbreNet:
     return load_metric(path)

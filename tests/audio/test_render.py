@@ -9,7 +9,7 @@ import librosa
 import numpy as np
 import pytest
 import soundfile as sf
-from project import REPO
+from project import REPO, script
 
 from jukestyle.audio.corpus_plan import (
     EXPERIMENT_PITCHES,
@@ -84,7 +84,7 @@ def test_corpus_plan_lasts_over_an_hour_and_follows_its_seed():
 
 
 def test_render_corpus_script_writes_files_and_manifest(tmp_path):
-    from render_data import main
+    main = script("render_data").main
 
     out = tmp_path / "corpus"
     assert main(["corpus", "--out", str(out), "--programs", "violin,banjo", "--scale", "0.1"]) == 0
@@ -112,7 +112,7 @@ def test_target_scores_last_their_minutes_surround_the_experiments_pitches_and_a
 
 
 def test_render_targets_writes_each_instruments_folder_and_keeps_the_others(tmp_path):
-    from render_data import main
+    main = script("render_data").main
 
     out = tmp_path / "targets"
     assert main(["targets", "--out", str(out), "--minutes", "0.2", "--instruments", "violin,sawtooth"]) == 0
@@ -143,7 +143,7 @@ def test_transfer_programs_span_every_family_and_never_the_held_out_ones():
 
 
 def test_render_transfer_and_held_out(tmp_path):
-    from render_data import main
+    main = script("render_data").main
 
     out = tmp_path / "transfer"
     assert main(["transfer", "--out", str(out), "--minutes", "0.1", "--programs", "oboe,koto"]) == 0
@@ -193,7 +193,7 @@ def test_each_c4_file_is_in_tune():
 
 
 def test_experiments_script_reproduces_the_committed_files(tmp_path):
-    from render_data import main
+    main = script("render_data").main
 
     assert main(["experiments", "--out", str(tmp_path), "--only", "piano-C4,sine-C4,violin-G4"]) == 0
     rendered = read_csv(tmp_path / "manifest.csv")

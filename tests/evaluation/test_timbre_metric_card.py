@@ -42,7 +42,7 @@ def test_the_held_out_folder_must_be_rendered(tmp_path):
         card.held_out_clips(tmp_path)
 
 
-def test_the_card_ships_the_metric_with_its_triplets_and_references(tmp_path):
+def test_the_card_ships_the_metric_with_its_triplets_and_references(tiny_model, tmp_path):
     import shutil
 
     import soundfile as sf
@@ -69,9 +69,11 @@ def test_the_card_ships_the_metric_with_its_triplets_and_references(tmp_path):
     (heldout / "manifest.csv").write_text("\n".join(rows) + "\n")
     exp1 = REPO / "data" / "exp1"
     pairs = [Pair("piano-C4--flute-C4", str(exp1 / "piano-C4.flac"), str(exp1 / "flute-C4.flac"))]
-    path = card.build_metric_card(metric, heldout, pairs, tmp_path / "out", "python x", {"same": metric})
+    path = card.build_metric_card(metric, heldout, pairs, tmp_path / "out", "python x", {"same": metric}, tiny_model)
     text = path.read_text()
     assert (tmp_path / "out" / card.METRIC_FILE).read_bytes() == metric.read_bytes()
     assert "| timbre metric (classification, 7 steps) |" in text and "| same |" in text and "| l2-mfcc" in text
     assert "| the style's instrument, another note | 1 |" in text and "| content as output | 1 | 0.0% | 0.0% |" in text
     assert "content as output wins <= 5%: 0.0%" in text and "0.01 h" in text
+    reconstruction = next(line for line in text.splitlines() if line.startswith("| the plain reconstruction"))
+    assert reconstruction.startswith(f"| the plain reconstruction (level {tiny_model.transfer_level}) | 1 |")

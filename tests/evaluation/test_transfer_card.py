@@ -67,7 +67,7 @@ def test_the_card_ships_the_decoder_and_measures_every_part(tiny_model, tmp_path
     assert "held-out style wins >= 75%" in text and "paper pitch accuracy >= 87%" in text
     with open(out / "transfer_card.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert all(row["timbre_wins"] in ("0.0", "1.0") for row in rows)  # one pair per set: won or not, by timbre
+    assert all(row["timbre_win_rate"] in ("0.0", "1.0") for row in rows)  # one pair per set: won or not, by timbre
     assert [(row["set"], row["row"]) for row in rows][:4] == [
         ("paper", "identity L1"), ("paper", "adain L1"), ("paper", "wct L1"), ("paper", "adain + transfer decoder")
     ]  # fmt: skip
@@ -83,10 +83,10 @@ def test_a_run_without_a_decoder_is_one_line(tiny_model, tmp_path):
 
 def test_targets_say_which_are_met_with_the_numbers():
     table = [
-        {"set": "heldout", "row": "identity L1", "style_wins": 0.2, "pitch_accuracy": 0.9},
-        {"set": "heldout", "row": "adain L1", "style_wins": 0.5, "pitch_accuracy": 0.9},
-        {"set": "heldout", "row": "decoder", "style_wins": 0.8, "pitch_accuracy": 0.85},
-        {"set": "paper", "row": "decoder", "style_wins": 0.7, "pitch_accuracy": 0.8},
+        {"set": "heldout", "row": "identity L1", "style_win_rate": 0.2, "pitch_accuracy": 0.9},
+        {"set": "heldout", "row": "adain L1", "style_win_rate": 0.5, "pitch_accuracy": 0.9},
+        {"set": "heldout", "row": "decoder", "style_win_rate": 0.8, "pitch_accuracy": 0.85},
+        {"set": "paper", "row": "decoder", "style_win_rate": 0.7, "pitch_accuracy": 0.8},
     ]
     lines = card.goals(table, "decoder", "identity L1", ["adain L1"])
     assert "- met: held-out style wins >= 75%: 80%" in lines
@@ -97,7 +97,7 @@ def test_targets_say_which_are_met_with_the_numbers():
 
 def test_a_baseline_with_nothing_scored_on_a_set_draws_no_line(tmp_path):
     """The per-instrument decoders have none for the held-out programs: their row is empty there."""
-    curve = [{"set": "heldout", "step": step, "style_wins": 0.4, "pitch_accuracy": 0.9, "chroma_similarity": 0.9}
+    curve = [{"set": "heldout", "step": step, "style_win_rate": 0.4, "pitch_accuracy": 0.9, "chroma_similarity": 0.9}
              for step in (1, 2)]  # fmt: skip
     baselines = {
         "decoders": {key: None for key in card.CURVE_METRICS},

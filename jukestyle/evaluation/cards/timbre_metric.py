@@ -20,6 +20,9 @@ import numpy as np
 
 from jukestyle.audio.io import apply_gain, load_audio
 from jukestyle.errors import JukestyleError
+from jukestyle.evaluation.scoreboard import summarise
+from jukestyle.evaluation.scoring import Row, Scorer
+from jukestyle.jukebox import VQVAE
 
 SAMPLE_RATE = 44100
 LOUDNESS_DB = 12.0
@@ -180,6 +183,19 @@ def reference_rows(pairs: Sequence, metric: Path) -> list[dict]:
     return rows
 
 
+def reconstruction_row(model: VQVAE, pairs: Sequence, metric: Path) -> dict:
+    """The plain reconstruction (identity at the model's transfer level) as the output: its style-win rates by
+    the timbre metric and by l2-mfcc, from the scoreboard's summaries."""
+    row = Row("identity", "identity", {"level": model.transfer_level})
+    summary = summarise(Scorer(model, timbre_metric=metric).score(row, pairs))
+    return {
+        "row": f"the plain reconstruction (level {model.transfer_level})",
+        "pairs": summary["pairs"],
+        "timbre metric": summary["timbre_win_rate"],
+        "l2-mfcc": summary["style_win_rate"],
+    }
+
+
 METRIC_FILE = "timbre_metric.pth.tar"
 CARD_FILE = "TIMBRE_METRIC.md"
 MAX_MEGABYTES = 2.0
@@ -214,11 +230,11 @@ def build_metric_card(
     out: Path,
     command: str,
     arms: dict[str, Path] | None = None,
-    reconstruction: dict | None = None,
+    model: VQVAE | None = None,
 ) -> Path:
     """Ship ``metric`` to ``out`` with its card: held-out triplet accuracy (learned metric, A/B arms, l2-mfcc),
-    the reference rows on the paper's pairs, and the targets. ``reconstruction``: the plain reconstruction's
-    style-win rates (``{"row", "pairs", "timbre metric", "l2-mfcc"}``), measured by the caller's scorer."""
+    the reference rows on the paper's pairs, and the targets. ``model``: also the row of its plain
+    reconstruction (``reconstruction_row``)."""
     import shutil
 
     from jukestyle.fileio import write_text
@@ -238,7 +254,9 @@ def build_metric_card(
     for label, path in (arms or {}).items():
         table.append({"metric": label, **triplet_accuracies(clips, embedding_distance(path))})
     table.append({"metric": "l2-mfcc (the paper's)", **triplet_accuracies(clips, mfcc_distance())})
-    references = reference_rows(paper_pairs, shipped) + ([reconstruction] if reconstruction else [])
+    references = reference_rows(paper_pairs, shipped)
+    if model is not None:
+        references.append(reconstruction_row(model, paper_pairs, shipped))
     learned = table[0]
     another = next(row for row in references if row["row"].startswith("the style's instrument"))
     content = next(row for row in references if row["row"] == "content as output")

@@ -19,15 +19,15 @@ from pathlib import Path
 from jukestyle.errors import JukestyleError
 from jukestyle.evaluation.figures import metric_curves_figure, save_figure
 from jukestyle.evaluation.pair_sets import Pair
-from jukestyle.evaluation.scoring import FRAME_PERIODS, Row, Scorer, summarise
+from jukestyle.evaluation.scoreboard import FRAME_PERIODS, SUMMARY_NAMES, markdown_table, print_value, summarise
+from jukestyle.evaluation.scoring import Row, Scorer
 from jukestyle.fileio import sha256_file, write_text
 from jukestyle.jukebox import VQVAE
 from jukestyle.jukebox.decoder_checkpoint import read_decoder
 
-CURVE_METRICS = ("style_wins", "pitch_accuracy", "chroma_similarity")
+CURVE_METRICS = ("style_win_rate", "pitch_accuracy", "chroma_similarity")
 FRAME_TONES = tuple(f"frame_tones_{period}" for period in FRAME_PERIODS)
-COLUMNS = ("set", "row", "pairs", "style_wins", "pitch_accuracy", "chroma_similarity", "l2mfcc_source",
-           "l2mfcc_style", *FRAME_TONES, "timbre_wins", "timbre_frechet")  # fmt: skip
+COLUMNS = ("set", "row", "pairs", *SUMMARY_NAMES)  # every summary of the scoreboard
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class Arm:
         return Row(self.label, self.method, {"decoder": str(self.decoder)})
 
 
-def measure(
+def summarise_rows(
     scorer: Scorer, rows: Sequence[Row], sets: Mapping[str, Sequence[Pair]], progress: Callable[[str], None] = print
 ) -> list[dict]:
     """One summary per (set, row): ``COLUMNS``."""
@@ -76,26 +76,8 @@ def _mean(values) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def format_value(value: object, name: str) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "-"
-    if isinstance(value, int | str):
-        return str(value)
-    if name in ("style_wins", "pitch_accuracy", "timbre_wins"):
-        return f"{value:.0%}"
-    if name.startswith("frame_tones"):
-        return f"{value:.1f}"
-    return f"{value:.3f}" if name == "chroma_similarity" else f"{value:.1f}"
-
-
 def format_summary(summary: Mapping) -> str:
-    return ", ".join(f"{k} {format_value(summary.get(k), k)}" for k in ("pairs", *CURVE_METRICS))
-
-
-def markdown_table(rows: Sequence[Mapping], columns: Sequence[str]) -> list[str]:
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(format_value(row.get(c), c) for c in columns) + " |" for row in rows]
-    return lines
+    return ", ".join(f"{k} {print_value(summary.get(k), k)}" for k in ("pairs", *CURVE_METRICS))
 
 
 def write_csv(path: Path, rows: Sequence[Mapping], columns: Sequence[str]) -> None:
@@ -166,8 +148,8 @@ def transfer_rows(decoder: Path, methods: Sequence[str] = ("adain", "wct")) -> l
 
 
 # -- the card ------------------------------------------------------------------------------------
-TABLE_COLUMNS = ("row", "pairs", "style_wins", "pitch_accuracy", "chroma_similarity", *FRAME_TONES, "timbre_wins",
-                 "timbre_frechet")  # fmt: skip
+TABLE_COLUMNS = ("row", "pairs", "style_win_rate", "pitch_accuracy", "chroma_similarity", *FRAME_TONES,
+                 "timbre_win_rate", "timbre_frechet")  # fmt: skip
 STYLE_SOURCES = {"decoder": "itself", "frozen": "the bundled model's frozen decoder"}
 SET_TITLES = {
     "paper": "The paper's 34 pairs (Experiments 1-3; instruments the transfer decoder trained on)",
@@ -187,28 +169,28 @@ def goals(table: Sequence[Mapping], decoder_label: str, identity_label: str, zer
         return next((row[key] for row in _for_set(table, set_name, [label])), None)
 
     lines = []
-    held = {key: value("heldout", decoder_label, key) for key in ("style_wins", "pitch_accuracy")}
+    held = {key: value("heldout", decoder_label, key) for key in ("style_win_rate", "pitch_accuracy")}
     identity_pitch = value("heldout", identity_label, "pitch_accuracy")
     checks = [
-        ("held-out style wins >= 75%", held["style_wins"], lambda v: v >= 0.75),
+        ("held-out style wins >= 75%", held["style_win_rate"], lambda v: v >= 0.75),
         ("held-out pitch accuracy >= 80%", held["pitch_accuracy"], lambda v: v >= 0.80),
-        (f"held-out pitch accuracy >= 90% of {identity_label}'s ({format_value(identity_pitch, 'pitch_accuracy')})",
+        (f"held-out pitch accuracy >= 90% of {identity_label}'s ({print_value(identity_pitch, 'pitch_accuracy')})",
          held["pitch_accuracy"], lambda v: identity_pitch is not None and v >= 0.9 * identity_pitch),
     ]  # fmt: skip
     for label in zero_shot:
-        for key in ("style_wins", "pitch_accuracy"):
+        for key in ("style_win_rate", "pitch_accuracy"):
             other = value("heldout", label, key)
-            checks.append((f"held-out {key} above {label}'s ({format_value(other, key)})", held[key],
+            checks.append((f"held-out {key} above {label}'s ({print_value(other, key)})", held[key],
                            lambda v, other=other: other is not None and v > other))  # fmt: skip
-    paper = {key: value("paper", decoder_label, key) for key in ("style_wins", "pitch_accuracy")}
+    paper = {key: value("paper", decoder_label, key) for key in ("style_win_rate", "pitch_accuracy")}
     checks += [
-        ("paper style wins >= 68%", paper["style_wins"], lambda v: v >= 0.68),
+        ("paper style wins >= 68%", paper["style_win_rate"], lambda v: v >= 0.68),
         ("paper pitch accuracy >= 87%", paper["pitch_accuracy"], lambda v: v >= 0.87),
     ]
     for text, measured, test in checks:
-        key = "style_wins" if "style wins" in text or "style_wins" in text else "pitch_accuracy"
+        key = "style_win_rate" if "style wins" in text or "style_win_rate" in text else "pitch_accuracy"
         met = measured is not None and test(measured)
-        lines.append(f"- {'met' if met else '**not met**'}: {text}: {format_value(measured, key)}")
+        lines.append(f"- {'met' if met else '**not met**'}: {text}: {print_value(measured, key)}")
     return lines
 
 
@@ -262,11 +244,11 @@ def card_lines(
                   f"how many contents the output is nearer the source than {first}'s.", "",
                   f"| row | contents | l2-mfcc to the source | nearer than {first} |", "|---|---|---|---|"]  # fmt: skip
         for label, scores in self_scores.items():
-            lines.append(f"| {label} | {scores['pairs']} | {format_value(scores['l2mfcc_source'], 'l2')} | "
+            lines.append(f"| {label} | {scores['pairs']} | {print_value(scores['l2mfcc_source'], 'l2mfcc_source')} | "
                          f"{scores['nearer']}/{scores['pairs']} |")  # fmt: skip
     if curve:
         lines += ["", "## Against training steps", "", "![curve](transfer_curve.png)", ""]
-        lines += markdown_table(curve, ("set", "step", "pairs", *CURVE_METRICS, "frame_tones_32", "timbre_wins"))
+        lines += markdown_table(curve, ("set", "step", "pairs", *CURVE_METRICS, "frame_tones_32", "timbre_win_rate"))
     if ab:
         lines += [
             "",
@@ -274,10 +256,10 @@ def card_lines(
             "from the bundled decoder)",
             "",
         ]
-        lines += markdown_table(ab, ("set", "row", "pairs", *CURVE_METRICS, *FRAME_TONES, "timbre_wins"))
+        lines += markdown_table(ab, ("set", "row", "pairs", *CURVE_METRICS, *FRAME_TONES, "timbre_win_rate"))
     if levels:
         lines += ["", "## Every zero-shot method at every level (frozen decoder)", ""]
-        lines += markdown_table(levels, ("set", "row", "pairs", *CURVE_METRICS, "frame_tones_32", "timbre_wins"))
+        lines += markdown_table(levels, ("set", "row", "pairs", *CURVE_METRICS, "frame_tones_32", "timbre_win_rate"))
     return [*lines, ""]
 
 
@@ -321,7 +303,7 @@ def build_card(
     frozen = [Row(f"{method} L{level}", method, {"level": level}) for method in ("identity", "adain", "wct")]
     rows = [*frozen, *instrument_decoders_row(instrument_decoders), *transfer_rows(shipped)]
     scorer = Scorer(model, work, timbre_metric)
-    table = measure(scorer, rows, sets, progress)
+    table = summarise_rows(scorer, rows, sets, progress)
     write_csv(out / "transfer_card.csv", table, COLUMNS)
     decoder_label = rows[-2].label
     self_scores = {}
@@ -331,7 +313,7 @@ def build_card(
     for step in steps:
         if snapshot(run, step).is_file():
             row = Row(f"step {step}", "adain", {"decoder": str(snapshot(run, step))})
-            curve += [{**point, "step": step} for point in measure(scorer, [row], sets, progress)]
+            curve += [{**point, "step": step} for point in summarise_rows(scorer, [row], sets, progress)]
     for set_name in sets if curve else ():
         baselines = {row["row"]: row for row in _for_set(table, set_name) if row["row"] != decoder_label}
         curve_figure(curve, baselines, set_name, out / f"transfer_curve_{set_name}.png")
@@ -342,9 +324,9 @@ def build_card(
         step = read_decoder(arm.decoder).get("step")
         main = Row(f"main run, step {step}", "adain", {"decoder": str(snapshot(run, step))})
         compared = [main] if snapshot(run, step).is_file() else []
-        ab += measure(scorer, [*compared, arm.row()], ab_sets, progress)
+        ab += summarise_rows(scorer, [*compared, arm.row()], ab_sets, progress)
     ab = list({(row["set"], row["row"]): row for row in ab}.values())  # the main run's row once per set
-    level_table = measure(scorer, levels, sets, progress)
+    level_table = summarise_rows(scorer, levels, sets, progress)
     lines = card_lines(facts, command, table, [row.label for row in rows], decoder_label, frozen[0].label,
                        [row.label for row in frozen[1:]], self_scores, curve, ab, level_table)  # fmt: skip
     lines = [line.replace("transfer_curve.png", "transfer_curve_heldout.png") for line in lines]
