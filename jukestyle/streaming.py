@@ -17,7 +17,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from jukestyle.audio.io import tag
+from jukestyle.audio.io import check_downmix, check_peak, tag
 from jukestyle.errors import AudioError
 from jukestyle.fileio import atomic_path
 
@@ -78,8 +78,10 @@ class AudioFileReader:
         self.frames = round(info.frames * sample_rate / info.samplerate)  # at the model rate (estimate)
         if info.frames == 0:
             raise AudioError(f"{self.path}: empty audio (0 samples)")
+        self._checked = False  # the first complete pass warns as load_audio would (peak, downmix)
 
     def blocks(self) -> Iterator[np.ndarray]:
+        peak, channels_energy, mono_energy = 0.0, 0.0, 0.0
         resampler = None
         if self.file_rate != self.sample_rate:
             resampler = soxr.ResampleStream(self.file_rate, self.sample_rate, 1, dtype="float32", quality="VHQ")
@@ -90,6 +92,15 @@ class AudioFileReader:
                 mono = block.mean(axis=1)
                 if not np.isfinite(mono).all():
                     raise AudioError(f"{self.path}: contains NaN or infinite samples")
+                if not self._checked and len(block):
+                    peak = max(peak, float(np.abs(block).max()))
+                    channels_energy += float(np.square(block, dtype=np.float64).mean(axis=1).sum())
+                    mono_energy += float(np.square(mono, dtype=np.float64).sum())
+                if last and not self._checked:
+                    self._checked = True
+                    check_peak(20 * np.log10(peak) if peak > 0 else -np.inf, str(self.path))
+                    if block.shape[1] > 1:
+                        check_downmix(channels_energy, mono_energy, str(self.path))
                 if resampler is not None:
                     mono = resampler.resample_chunk(mono, last=last)
                 if len(mono):

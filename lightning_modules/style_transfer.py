@@ -166,7 +166,11 @@ class StyleTransferModule(pl.LightningModule):
     def _as_output(self, item: dict, name: str, key: str) -> dict:
         record = self._record(item, name, {"name": name}, reference=True)
         if record["error"] is None:
-            record.update(self._measure(item[key], item))
+            try:
+                record.update(self._measure(item[key], item))
+            except Exception as error:  # as for a transfer: one pair's failure is a row, the run goes on
+                record["error"] = f"{type(error).__name__}: {error}".splitlines()[0]
+                log.warning("pair %s, %s failed:\n%s", item["pair_id"], name, traceback.format_exc())
         return record
 
     def _measure(self, output, item: dict) -> dict:

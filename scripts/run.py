@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 import time
 import traceback
@@ -22,6 +23,7 @@ from pathlib import Path
 import hydra
 import pytorch_lightning as pl
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
@@ -69,8 +71,18 @@ def _wandb_environment(output_dir: Path) -> Iterator[None]:
 
 def build(config: DictConfig, **kwargs):
     """Instantiate a `_target_` config with plain Python containers (never OmegaConf objects),
-    so that what objects store, e.g. in checkpoints, loads with torch.load(weights_only=True)."""
-    return hydra.utils.instantiate(config, _convert_="all", **kwargs)
+    so that what objects store, e.g. in checkpoints, loads with torch.load(weights_only=True).
+    A setting the target does not take (a typo such as ``+method.alhpa=0.5``) is one line, as the API gives."""
+    try:
+        return hydra.utils.instantiate(config, _convert_="all", **kwargs)
+    except InstantiationException as error:
+        cause = error.__cause__
+        if not isinstance(cause, TypeError) or "unexpected keyword argument" not in str(cause):
+            raise
+        target = re.search(r"target '([^']+)'", str(error))
+        key = re.search(r"full_key: (\S+)", str(error))
+        where = " ".join(f"{label} {match.group(1)}" for label, match in (("at", key), ("of", target)) if match)
+        raise ConfigError(f"bad option {where}: {cause}") from None
 
 
 def _instantiate_all(section: DictConfig | None) -> list:

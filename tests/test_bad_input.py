@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import pickle
+import re
 import warnings
 from pathlib import Path
 
@@ -186,6 +187,25 @@ def test_api_warns_about_silence_and_levels_beyond_full_scale(inputs, tiny_model
     assert np.abs(loud).max() <= 1.0
     with pytest.warns(AudioWarning, match=r"opposite\.wav: the mono downmix lost"):
         jukestyle.transfer(inputs["opposite"], inputs["style"], model=tiny_model)
+
+
+@pytest.mark.parametrize(
+    ("content", "style", "expected"),
+    [
+        ("loud", "style", r"loud\.wav: peak 50 \(\+34\.0 dBFS\) is above full scale"),
+        ("content", "loud", r"loud\.wav: peak 50 \(\+34\.0 dBFS\) is above full scale"),
+        ("opposite", "style", r"opposite\.wav: the mono downmix lost"),
+    ],
+)
+def test_transfer_file_warns_as_transfer_does(inputs, tiny_model, tmp_path, content, style, expected):
+    """Files read in blocks get the checks of whole files: beyond full scale (content or style), and a stereo
+    downmix whose channels cancel; each once, however many passes read the file."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        jukestyle.transfer_file(inputs[content], inputs[style], tmp_path / "out.wav", model=tiny_model)
+    messages = [str(warning.message) for warning in caught if warning.category is AudioWarning]
+    assert len([message for message in messages if re.search(expected, message)]) == 1, messages
+    assert (tmp_path / "out.wav").is_file()
 
 
 def test_transfer_file_checks_its_output_folder_before_the_work(inputs, tiny_model):

@@ -145,6 +145,11 @@ def test_bad_pairs_are_reported_and_the_run_goes_on(files, tmp_path):
             "error: method.alpha=0.5: this experiment runs several methods (identity, codebook, gram, adain, wct, "
             "decoder, transfer) and ignores `method`; set task.module.methods.<name>.alpha instead",
         ),
+        (  # a mistyped appended setting: the API's line, not Hydra's page
+            "+method.alhpa=0.5",
+            "error: bad option at task.module.methods.main of jukestyle.methods.features.AdaIN: "
+            "FeatureTransfer.__init__() got an unexpected keyword argument 'alhpa'",
+        ),
     ],
 )
 def test_bad_settings_end_with_one_clear_line(files, tmp_path, override, message, monkeypatch):
@@ -164,6 +169,9 @@ def test_bad_settings_end_with_one_clear_line(files, tmp_path, override, message
     )
     assert result.returncode == 1
     assert message in result.stderr and "Traceback" not in result.stderr
+    assert "Error in call to target" not in result.stderr
+    if (tmp_path / "run" / "run.json").is_file():  # the run started: its record holds the same line
+        assert message.removeprefix("error: ") in (tmp_path / "run" / "run.json").read_text()
 
 
 def test_unknown_method_lists_the_methods(tmp_path):

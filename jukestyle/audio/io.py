@@ -78,6 +78,20 @@ def resample(audio: np.ndarray, source_rate: int, target_rate: int) -> np.ndarra
     return soxr.resample(audio, source_rate, target_rate, quality="VHQ").astype(np.float32, copy=False)
 
 
+def check_peak(peak_db: float, name: str) -> None:
+    """Warn where the input goes beyond full scale (it is used as it is: the output follows its loudness)."""
+    if peak_db > 0.0:
+        warn(f"{name}: peak {10 ** (peak_db / 20):.3g} ({peak_db:+.1f} dBFS) is above full scale")
+
+
+def check_downmix(channels_energy: float, mono_energy: float, name: str) -> None:
+    """Warn where the mono downmix lost most of the channels' energy (mean squares of all channels and of mono)."""
+    kept = mono_energy / channels_energy if channels_energy > 0 else 1.0
+    if kept < _DOWNMIX_KEPT_MIN:
+        lost = -10 * math.log10(max(kept, 1e-12))
+        warn(f"{name}: the mono downmix lost {lost:.0f} dB of the channels' energy (opposite phases?)")
+
+
 def prepare_audio(audio: np.ndarray, sample_rate: int, target_rate: int, name: str = "audio") -> np.ndarray:
     """Validate an array (samples,) or (samples, channels) and return mono float32 at ``target_rate``."""
     audio = np.asarray(audio)
@@ -90,16 +104,11 @@ def prepare_audio(audio: np.ndarray, sample_rate: int, target_rate: int, name: s
     audio = audio.astype(np.float32, copy=False)
     if not np.isfinite(audio).all():
         raise AudioError(f"{name}: contains NaN or infinite samples")
-    peak_db = peak_dbfs(audio)
-    if peak_db > 0.0:
-        warn(f"{name}: peak {10 ** (peak_db / 20):.3g} ({peak_db:+.1f} dBFS) is above full scale")
+    check_peak(peak_dbfs(audio), name)
     if audio.ndim == 2 and audio.shape[1] > 1:
         channels = float(np.mean(np.square(audio, dtype=np.float64)))
         audio = audio.mean(axis=1)  # downmix to mono
-        kept = float(np.mean(np.square(audio, dtype=np.float64))) / channels if channels > 0 else 1.0
-        if kept < _DOWNMIX_KEPT_MIN:
-            lost = -10 * math.log10(max(kept, 1e-12))
-            warn(f"{name}: the mono downmix lost {lost:.0f} dB of the channels' energy (opposite phases?)")
+        check_downmix(channels, float(np.mean(np.square(audio, dtype=np.float64))), name)
     elif audio.ndim == 2:
         audio = audio[:, 0]
     return np.ascontiguousarray(resample(audio, sample_rate, target_rate), dtype=np.float32)

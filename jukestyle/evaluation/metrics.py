@@ -76,11 +76,14 @@ def pitch_track(samples: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.n
 def frame_tone_level(samples: np.ndarray, sample_rate: int, period: int = 32, harmonics: int = 2) -> float:
     """How loud a decoder's comb at its frame rate is: the strongest DFT magnitude at 1..``harmonics`` times
     ``sample_rate / period``, in dB under the strongest of the whole spectrum (one Hann window over the clip,
-    cut to a multiple of ``period`` samples so that those frequencies fall on bins). -inf for silence."""
+    cut to a multiple of ``period`` samples so that those frequencies fall on bins). -inf for silence, NaN for
+    a clip shorter than one period."""
     samples = np.asarray(samples, dtype=np.float64)
     length = len(samples) // period * period
+    if length == 0:  # shorter than one period: no comb to read
+        return float("nan")
     spectrum = np.abs(np.fft.rfft(samples[:length] * np.hanning(length)))
-    if length == 0 or spectrum.max() == 0:
+    if spectrum.max() == 0:
         return -np.inf
     comb = spectrum[np.arange(1, harmonics + 1) * (length // period)].max()
     return float(20 * np.log10(max(comb, 1e-300) / spectrum.max()))

@@ -11,6 +11,7 @@ the audio.
 
 from __future__ import annotations
 
+import shutil
 from collections import defaultdict
 from pathlib import Path
 
@@ -22,7 +23,7 @@ import numpy as np
 
 from jukestyle.evaluation.figures import save_figure
 from jukestyle.evaluation.scoreboard import SUMMARY_NAMES, markdown_table, summarise
-from jukestyle.fileio import write_text
+from jukestyle.fileio import atomic_path, sha256_file, write_text
 
 REFERENCE_ORDER = ("identity", "content_as_output", "style_as_output")
 PAPER_FIGURE_2 = "piano-C4--violin-C4"  # the pair of the paper's Fig. 2
@@ -161,6 +162,23 @@ def summary_table(records: list[dict]) -> list[str]:
     return markdown_table(rows, ["method", *TABLE_COLUMNS])
 
 
+def _input_link(path: str, role: str, output_dir: Path) -> str:
+    """A link to an input relative to the report, so that a run folder moved or copied keeps it: an input
+    outside the folder is copied into ``inputs/`` once, under its checksum and name."""
+    source = Path(path)
+    if not source.is_file():
+        return f"{role}: {source.name} (missing)"
+    output_dir = output_dir.resolve()
+    if output_dir in source.resolve().parents:
+        return f"[{role}]({source.resolve().relative_to(output_dir).as_posix()})"
+    kept = output_dir / "inputs" / f"{sha256_file(source)[:12]}-{source.name}"
+    if not kept.is_file():
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(kept) as tmp:
+            shutil.copyfile(source, tmp)
+    return f"[{role}](inputs/{kept.name})"
+
+
 def write_report(output_dir: Path, records: list[dict]) -> Path:
     """Write ``report.md`` and ``figures/*.png`` for a run's records; returns the report's path."""
     output_dir = Path(output_dir)
@@ -188,7 +206,7 @@ def write_report(output_dir: Path, records: list[dict]) -> Path:
         lines += ["<details><summary>audio</summary>", ""]
         for pair_id in sorted({r["pair_id"] for r in rows}):
             pair = [r for r in rows if r["pair_id"] == pair_id]
-            links = [f"[content]({pair[0]['content']})", f"[style]({pair[0]['style']})"]
+            links = [_input_link(pair[0][role], role, output_dir) for role in ("content", "style")]
             links += [f"[{r['method']}]({r['output']})" for r in pair if r.get("output")]
             lines.append(f"- {pair_id}: " + " · ".join(links))
         lines += ["", "</details>", ""]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import librosa
 import numpy as np
 import pyloudnorm
@@ -84,6 +86,7 @@ def test_frame_tone_level_reads_the_comb_at_a_decoders_frame_rate():
     assert metrics.frame_tone_level(combed, SR) > clean + 15
     assert metrics.frame_tone_level(combed, SR, harmonics=1) < -40  # only 1378 Hz read
     assert metrics.frame_tone_level(np.zeros(SR), SR) == -np.inf
+    assert np.isnan(metrics.frame_tone_level(np.ones(31), SR))  # shorter than one period: nothing to read
 
 
 # -- report ------------------------------------------------------------------------------
@@ -142,3 +145,22 @@ def test_report_of_a_real_run_has_the_papers_figures(tmp_path):
         "experiment_1_piano-C4--violin-C4.png",
     ]
     assert "| wct | 30 |" in (tmp_path / "report.md").read_text()
+
+
+def test_a_moved_run_folder_keeps_every_link_of_its_report(tmp_path):
+    inputs, run = tmp_path / "elsewhere", tmp_path / "run"
+    inputs.mkdir()
+    for name in ("c.wav", "s.wav"):
+        (inputs / name).write_bytes(b"audio " + name.encode())
+    (run / "transfers").mkdir(parents=True)
+    (run / "transfers" / "a--b.wav").write_bytes(b"output")
+    record = {**_record("a--b", "adain", 2.0, 1.0), "content": str(inputs / "c.wav"), "style": str(inputs / "s.wav")}
+    record["output"] = "transfers/a--b.wav"
+    write_report(run, [record, {**record, "pair_id": "x--y", "content": str(tmp_path / "gone.wav")}])
+    moved = tmp_path / "moved"
+    run.rename(moved)
+    report = (moved / "report.md").read_text()
+    links = re.findall(r"\]\(([^)]+\.wav)\)", report)
+    assert len(links) == 5 and all((moved / link).is_file() for link in links)  # 2 inputs, each pair's output
+    assert all(not link.startswith("/") for link in links) and "content: gone.wav (missing)" in report
+    assert (moved / links[0]).read_bytes() == b"audio c.wav"
