@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 SOUNDFONT := /usr/share/sounds/sf2/FluidR3_GM.sf2
-SYSTEM_PACKAGES := fluidsynth fluid-soundfont-gm
+SYSTEM_PACKAGES := fluidsynth fluid-soundfont-gm chromium chromium-driver
 
 .PHONY: demo test test-fast explore lint format setup system-deps clean
 
@@ -22,9 +22,9 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"
 
-# The channel explorer (Streamlit) on the bundled model, offline.
+# The app (Streamlit) on the bundled model, offline: style transfer on your files, and the channel explorer.
 explore: $(STAMP)
-	$(BIN)/streamlit run scripts/channel_explorer.py
+	$(BIN)/streamlit run scripts/app.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -44,10 +44,11 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt torch==2.13.0 -e ".[dev]"
 	touch $@
 
-# FluidSynth and the FluidR3_GM sound font render audio (scripts/render_data.py and its tests).
+# FluidSynth and the FluidR3_GM sound font render audio (scripts/render_data.py and its tests); Chromium and
+# its driver run the app's browser test.
 system-deps:
-	@if [ -f $(SOUNDFONT) ] && ldconfig -p | grep -q libfluidsynth; then exit 0; fi; \
-	echo "installing $(SYSTEM_PACKAGES) (FluidSynth and its General MIDI sound font)"; \
+	@if [ -f $(SOUNDFONT) ] && ldconfig -p | grep -q libfluidsynth && [ -x /usr/bin/chromedriver ]; then exit 0; fi; \
+	echo "installing $(SYSTEM_PACKAGES) (FluidSynth, its General MIDI sound font, Chromium and its driver)"; \
 	if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; \
 	else echo "please install the Debian/Ubuntu packages: $(SYSTEM_PACKAGES)"; exit 1; fi; \
 	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null

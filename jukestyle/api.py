@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
@@ -84,13 +85,14 @@ def transfer_file(
     model: str | VQVAE = "bundled",
     level: int | None = None,
     input_lufs: float | None = -20.0,
+    progress: Callable[[int, int], None] | None = None,
     **options,
 ) -> dict:
     """Like ``transfer``, for files of any length: read, processed in windows and written (``output``,
     a .wav that appears only when complete) block by block, so memory does not grow with duration.
-    Returns the timings and details of the run."""
+    ``progress(done, total)`` follows the windows. Returns the timings and details of the run."""
     vqvae = model if isinstance(model, VQVAE) else _model(str(model))
     settings = make_method(method, **_with_level(options, method, vqvae, level)).settings()
     engine = _engine(vqvae, json.dumps(settings, sort_keys=True), input_lufs)
-    result = engine.transfer_file(content, style, output, comment=f"jukestyle {method}")
+    result = engine.transfer_file(content, style, output, comment=f"jukestyle {method}", progress=progress)
     return {"seconds": result.seconds, **result.info}

@@ -21,3 +21,7 @@ class ConfigError(JukestyleError, ValueError):
 
 class CheckpointError(JukestyleError, RuntimeError):
     """A checkpoint that cannot be obtained, read, or does not fit the model."""
+
+
+class OutputError(JukestyleError, OSError):
+    """An output that cannot be written (no space left, no permission): nothing half-written is left."""

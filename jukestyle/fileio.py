@@ -9,15 +9,19 @@ one file system is atomic, so readers see either the old file or the new one.
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from jukestyle.errors import JukestyleError
+from jukestyle.errors import JukestyleError, OutputError
+
+FULL_BELOW = 1 << 20  # bytes free under which a failed write is taken for a full disk
 
 
 @contextlib.contextmanager
@@ -40,6 +44,31 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+@contextlib.contextmanager
+def reported_write_errors(path: str | os.PathLike) -> Iterator[None]:
+    """Turn a file-system error while writing ``path`` into one line that names it; a full disk says so (libsndfile
+    reports it as a bare "System error.")."""
+    try:
+        yield
+    except JukestyleError:
+        raise
+    except (OSError, RuntimeError) as error:
+        raise OutputError(write_error(path, error)) from None
+
+
+def write_error(path: str | os.PathLike, error: BaseException) -> str:
+    path = Path(path)
+    try:
+        free = shutil.disk_usage(path.parent).free
+    except OSError:
+        free = None
+    if getattr(error, "errno", None) == errno.ENOSPC or (free is not None and free < FULL_BELOW):
+        left = "" if free is None else f" ({free // 1024} KiB free)"
+        return f"{path}: no space left on the device{left}; nothing was written under its name"
+    reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return f"{path}: cannot be written ({reason})"
 
 
 def prepare_output(path: str | os.PathLike) -> Path:

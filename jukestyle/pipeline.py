@@ -18,6 +18,7 @@ import contextlib
 import hashlib
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -226,10 +227,13 @@ class StyleTransfer:
             raise AudioError(f"{path}: {role} is shorter than one latent frame at level {self.method.level} ({hop})")
         return reader
 
-    def transfer_file(self, content, style, output, comment: str | None = None) -> TransferResult:
+    def transfer_file(
+        self, content, style, output, comment: str | None = None, progress: Callable[[int, int], None] | None = None
+    ) -> TransferResult:
         """Content and style files of any length -> ``output`` (.wav), holding one window at a time.
 
-        Returns the timings and information; ``audio`` is left empty (the output is on disk).
+        Returns the timings and information; ``audio`` is left empty (the output is on disk). ``progress`` is
+        called with (windows done, windows in all) after each window of the content.
         """
         started = time.perf_counter()
         prepare_output(output)  # before the work: a folder that cannot be written, and leftovers of a killed run
@@ -252,11 +256,13 @@ class StyleTransfer:
                 for start, stop in self._bounds(content_reader.frames, overlap=False):
                     writer.write(np.zeros(stop - start, np.float32))
             else:
-                for samples in self._transfer_windows(windows, bounds, analysis, info):
+                for done, samples in enumerate(self._transfer_windows(windows, bounds, analysis, info), 1):
                     # written block by block: samples beyond full scale are limited here, not scaled afterwards
                     samples = audio_io.apply_gain(samples, -gain_db)
                     limited += int(np.count_nonzero(np.abs(samples) > 1.0))
                     writer.write(np.clip(samples, -1.0, 1.0))
+                    if progress is not None:
+                        progress(done, len(bounds))
         if limited:
             audio_io.warn(f"{output}: {limited} samples beyond full scale were limited to +-1")
         done = time.perf_counter()

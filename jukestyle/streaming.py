@@ -18,8 +18,8 @@ import soundfile as sf
 import soxr
 
 from jukestyle.audio.io import check_downmix, check_peak, tag
-from jukestyle.errors import AudioError
-from jukestyle.fileio import atomic_path
+from jukestyle.errors import AudioError, OutputError
+from jukestyle.fileio import atomic_path, reported_write_errors
 
 BLOCK_FRAMES = 1 << 16  # frames read from a file at a time
 
@@ -134,17 +134,30 @@ class AudioFileWriter:
             raise AudioError(f"{self.path}: long outputs are written as .wav")
         self._atomic = atomic_path(self.path)
         tmp = self._atomic.__enter__()
-        self._handle = sf.SoundFile(tmp, "w", sample_rate, 1, "FLOAT", format="WAV")
-        tag(self._handle, comment)
+        try:
+            with reported_write_errors(self.path):
+                self._handle = sf.SoundFile(tmp, "w", sample_rate, 1, "FLOAT", format="WAV")
+                tag(self._handle, comment)
+        except OutputError as error:
+            self._atomic.__exit__(type(error), error, None)
+            raise
 
     def write(self, samples: np.ndarray) -> None:
         if not np.isfinite(samples).all():
             raise AudioError(f"{self.path}: refusing to write NaN or infinite samples")
-        self._handle.write(np.asarray(samples, dtype=np.float32))
+        with reported_write_errors(self.path):
+            self._handle.write(np.asarray(samples, dtype=np.float32))
 
     def __enter__(self) -> AudioFileWriter:
         return self
 
     def __exit__(self, kind, error, trace) -> None:
-        self._handle.close()
+        try:
+            with reported_write_errors(self.path):
+                self._handle.close()  # flushes: a full disk may show here first
+        except OutputError as closing:
+            if error is None:
+                kind, error, trace = OutputError, closing, closing.__traceback__
+                self._atomic.__exit__(kind, error, trace)  # the temporary file is removed
+                raise
         self._atomic.__exit__(kind, error, trace)  # renamed into place on success, removed on error

@@ -30,7 +30,7 @@ import soxr
 
 import jukestyle
 from jukestyle.errors import AudioError
-from jukestyle.fileio import atomic_path
+from jukestyle.fileio import atomic_path, reported_write_errors
 
 EBU_R128_TARGET_LUFS = -23.0
 # A downmix that keeps less than this share of the channels' mean energy cancelled itself (opposite phases).
@@ -243,7 +243,11 @@ def save_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int, com
     if subtype.startswith("PCM") and peak > 1.0:
         raise AudioError(f"{path}: peak {peak:.3f} would clip in {subtype}; normalise it or write a .wav")
     file_format = path.suffix[1:].upper()
-    with atomic_path(path) as tmp, sf.SoundFile(tmp, "w", sample_rate, 1, subtype, format=file_format) as handle:
+    with (
+        reported_write_errors(path),
+        atomic_path(path) as tmp,
+        sf.SoundFile(tmp, "w", sample_rate, 1, subtype, format=file_format) as handle,
+    ):
         tag(handle, comment)
         handle.write(audio)
     return path

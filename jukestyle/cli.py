@@ -1,0 +1,281 @@
+"""The ``jukestyle`` command: style transfer on your own files, from any folder.
+
+    jukestyle transfer CONTENT STYLE -o OUT.wav [--method adain] [--alpha 0.5] [--level 1] [--decoder bundled]
+    jukestyle compare CONTENT STYLE -o FOLDER [--methods identity,codebook,adain,wct,decoder]
+    jukestyle methods
+
+Any length and format go in (files are read and written in windows, through ``jukestyle.transfer_file``);
+a bad input ends in one line naming the file and the problem. Exit codes: 0 done, 1 a bad input or setting,
+2 a bad command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import inspect
+import json
+import shutil
+import sys
+import time
+import warnings
+from pathlib import Path
+
+from jukestyle.api import transfer_file
+from jukestyle.audio.io import AudioWarning, load_audio
+from jukestyle.errors import ConfigError, JukestyleError
+from jukestyle.evaluation.metrics import analyse_reference
+from jukestyle.evaluation.scoreboard import Measurement, measure, print_value
+from jukestyle.evaluation.timbre import BUNDLED as BUNDLED_TIMBRE_METRIC
+from jukestyle.fileio import write_text
+from jukestyle.methods import METHODS
+
+# What each method's settings mean and the values they take (the methods check them; --help lists them).
+SETTINGS = {
+    "level": "VQ-VAE level 0-2 (default: the model's transfer level, 1 for the bundled model)",
+    "alpha": "0-1: how much of the style's statistics replace the content's (1: all)",
+    "points": "where features are changed: all | latent | blocks | level_blocks",
+    "eps": "> 0: added to variances",
+    "cutoff": "0 to < 1: share of the largest eigenvalue under which WCT drops a component",
+    "decoder": "a transfer decoder: bundled, or a file of experiment=train_transfer_decoder",
+    "checkpoint": "a per-instrument decoder file, or a folder of <instrument>.pth.tar (default: the bundled ones)",
+    "content_weight": ">= 0: weight of the content term of the input optimisation",
+    "layers": "{level: all | [encoder block names]}: where Gram matrices are matched",
+    "layer_weights": '{"level:block": weight >= 0} (default 1 each)',
+    "lbfgs": "{max_iter, tolerance_grad, tolerance_change, history_size}: L-BFGS settings",
+    "output": "raw | decoded: the optimised waveform, or it through the VQ-VAE",
+}
+SAMPLE_RATE = 44100  # every model preset runs at 44.1 kHz
+COMPARE_DEFAULT = ("identity", "codebook", "adain", "wct")  # gram takes minutes a pair on a CPU: ask for it
+
+
+def method_settings(name: str) -> list[tuple[str, object]]:
+    """(setting, default) of a method, as its constructor takes them."""
+    parameters = inspect.signature(METHODS[name].__init__).parameters.values()
+    return [(p.name, p.default) for p in parameters if p.name != "self" and p.kind is p.POSITIONAL_OR_KEYWORD]
+
+
+def methods_help() -> str:
+    lines = ["methods and their settings (--set NAME=VALUE, or the options below):"]
+    for name in METHODS:
+        lines.append(f"  {name}")
+        for setting, default in method_settings(name):
+            about = SETTINGS.get(setting, "")
+            # the level's default is the model's (the API's), not the constructor's
+            known = default not in (inspect.Parameter.empty, None) and setting != "level"
+            shown = f" (default {default})" if known else ""
+            lines.append(f"      {setting}{shown}: {about}".rstrip(": "))
+    return "\n".join(lines)
+
+
+def _value(text: str) -> object:
+    """A --set value: JSON where it parses (numbers, lists, null), else the text itself."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _options(args: argparse.Namespace) -> dict:
+    options = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {item!r}: expected NAME=VALUE")
+        options[key] = _value(value)
+    for name in ("alpha", "decoder", "checkpoint"):
+        if getattr(args, name, None) is not None:
+            options[name] = getattr(args, name)
+    return options
+
+
+class Progress:
+    """A one-line bar on stderr for long files (shown from the second window on, only on a terminal)."""
+
+    def __init__(self, label: str, stream=sys.stderr) -> None:
+        self.label, self.stream, self.started = label, stream, time.perf_counter()
+        self.shown = False
+
+    def __call__(self, done: int, total: int) -> None:
+        if total < 2 or not self.stream.isatty():
+            return
+        width = 30
+        filled = round(width * done / total)
+        elapsed = time.perf_counter() - self.started
+        self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total} ({elapsed:.0f} s)")
+        self.stream.flush()
+        self.shown = True
+
+    def close(self) -> None:
+        if self.shown:
+            self.stream.write("\n")
+
+
+def run_transfer(content: str, style: str, output: Path, method: str, model: str, level, options: dict) -> dict:
+    progress = Progress(f"{method}: {Path(content).name}")
+    try:
+        return transfer_file(
+            content, style, output, method=method, model=model, level=level, progress=progress, **options
+        )
+    finally:
+        progress.close()
+
+
+def command_transfer(args: argparse.Namespace) -> int:
+    output = Path(args.output)
+    if output.suffix.lower() != ".wav":
+        raise ConfigError(f"{output}: the output is written as .wav; name it <name>.wav")
+    info = run_transfer(args.content, args.style, output, args.method, args.model, args.level, _options(args))
+    print(f"wrote {output} ({args.method}, {info['seconds']['total']:.1f} s)")
+    return 0
+
+
+def command_compare(args: argparse.Namespace) -> int:
+    """Every method on one pair, and a page that plays them side by side beside their metrics."""
+    folder = Path(args.output)
+    folder.mkdir(parents=True, exist_ok=True)
+    methods = [name.strip() for name in args.methods.split(",") if name.strip()]
+    unknown = [name for name in methods if name not in METHODS]
+    if unknown:
+        raise ConfigError(f"unknown method {unknown[0]!r}; methods: {', '.join(METHODS)}")
+    inputs = {}
+    for role, path in (("content", args.content), ("style", args.style)):
+        if not Path(path).is_file():
+            raise JukestyleError(f"{path}: no such audio file")
+        # copied beside the page (so that the folder can be moved), under its own name (the decoder method
+        # takes the style's instrument from it)
+        inputs[role] = folder / role / Path(path).name
+        inputs[role].parent.mkdir(exist_ok=True)
+        shutil.copyfile(path, inputs[role])
+    rate = SAMPLE_RATE
+    audio = {role: load_audio(path, rate) for role, path in inputs.items()}
+    metric = BUNDLED_TIMBRE_METRIC if BUNDLED_TIMBRE_METRIC.is_file() else None
+    references = {role: analyse_reference(samples, rate, timbre_metric=metric) for role, samples in audio.items()}
+    rows = []
+    for method in methods:
+        output = folder / f"{method}.wav"
+        try:
+            run_transfer(str(inputs["content"]), str(inputs["style"]), output, method, args.model, args.level, {})
+        except JukestyleError as error:  # e.g. no per-instrument decoder for this style: a row that says so
+            rows.append({"method": method, "error": str(error)})
+            print(f"{method}: {error}", file=sys.stderr)
+            continue
+        measured = Measurement(load_audio(output, rate), references["content"], references["style"], rate, metric)
+        rows.append({"method": method, "file": output.name, **measure(measured)})
+        print(f"{method}: wrote {output}")
+    write_text(folder / "index.html", compare_page(inputs, rows))
+    print(f"wrote {folder / 'index.html'}")
+    return 0 if any("file" in row for row in rows) else 1
+
+
+PAGE_COLUMNS = (
+    ("closer_to", "nearer by l2-mfcc", "style_win_rate"),
+    ("timbre_closer_to", "nearer by timbre", "timbre_win_rate"),
+    ("timbre_style", "timbre distance to the style", "timbre_style"),
+    ("pitch_accuracy", "pitch kept", "pitch_accuracy"),
+    ("chroma_similarity", "chroma similarity", "chroma_similarity"),
+)
+
+
+def compare_page(inputs: dict[str, Path], rows: list[dict]) -> str:
+    """A page with a player per input and per method, the method's metrics beside it; links relative to it."""
+
+    def relative(path: Path) -> str:
+        return f"{path.parent.name}/{path.name}"
+
+    def player(name: str) -> str:
+        return f'<audio controls preload="none" src="{html.escape(name)}"></audio>'
+
+    def cell(row: dict, key: str, summary: str) -> str:
+        value = row.get(key)
+        if key.endswith("closer_to"):
+            return "-" if value is None else {"source": "content"}.get(value, value)
+        return html.escape(print_value(value, summary))
+
+    head = "".join(f"<th>{html.escape(label)}</th>" for _, label, _ in PAGE_COLUMNS)
+    body = []
+    for row in rows:
+        if "error" in row:
+            body.append(
+                f"<tr><td>{html.escape(row['method'])}</td><td colspan='6'>{html.escape(row['error'])}</td></tr>"
+            )
+            continue
+        cells = "".join(f"<td>{cell(row, key, summary)}</td>" for key, _, summary in PAGE_COLUMNS)
+        body.append(f"<tr><td>{html.escape(row['method'])}</td><td>{player(row['file'])}</td>{cells}</tr>")
+    return "\n".join(
+        [
+            "<!doctype html>",
+            '<html><head><meta charset="utf-8"><title>jukestyle compare</title>',
+            "<style>body{font-family:sans-serif;margin:2em}td,th{padding:.3em .8em;text-align:left}</style>",
+            "</head><body>",
+            "<h1>jukestyle: every method on one pair</h1>",
+            f"<p>content {player(relative(inputs['content']))} style {player(relative(inputs['style']))}</p>",
+            f"<table><tr><th>method</th><th>output</th>{head}</tr>",
+            *body,
+            "</table>",
+            "<p>l2-mfcc: the paper's timbre distance; timbre: the learned timbre metric (cosine distance of "
+            "embeddings); pitch kept: share of the content's voiced frames within 50 cents (single notes only).</p>",
+            "</body></html>",
+            "",
+        ]
+    )
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="jukestyle",
+        description="Put the timbre of a style recording onto a content recording (Jukebox's VQ-VAE).",
+        epilog=methods_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = top.add_subparsers(dest="command", required=True)
+
+    def common(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("content", help="the music to keep (any length, any format libsndfile reads)")
+        sub.add_argument("style", help="the recording whose timbre to take")
+        sub.add_argument("--model", default="bundled", help="bundled, jukebox_5b, or a checkpoint (default bundled)")
+        sub.add_argument("--level", type=int, choices=(0, 1, 2), help="VQ-VAE level (default: the model's)")
+
+    listed = {"epilog": methods_help(), "formatter_class": argparse.RawDescriptionHelpFormatter}
+    transfer = commands.add_parser("transfer", help="one method on one pair", **listed)
+    common(transfer)
+    transfer.add_argument("-o", "--output", required=True, help="the output .wav (appears only when complete)")
+    transfer.add_argument("--method", default="adain", choices=list(METHODS), help="default adain")
+    transfer.add_argument("--alpha", type=float, help=SETTINGS["alpha"])
+    transfer.add_argument("--decoder", help=SETTINGS["decoder"])
+    transfer.add_argument("--checkpoint", help="decoder method: " + SETTINGS["checkpoint"])
+    transfer.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="any setting of the method")
+    transfer.set_defaults(run=command_transfer)
+
+    compare = commands.add_parser("compare", help="every method on one pair, with a page playing them", **listed)
+    common(compare)
+    compare.add_argument("-o", "--output", required=True, help="a folder: <method>.wav and index.html")
+    compare.add_argument("--methods", default=",".join(COMPARE_DEFAULT), help="comma-separated (default %(default)s)")
+    compare.set_defaults(run=command_compare)
+
+    methods = commands.add_parser("methods", help="list the methods and their settings")
+    methods.set_defaults(run=lambda _: print(methods_help()) or 0)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", AudioWarning)
+        try:
+            code = args.run(args)
+        except JukestyleError as error:
+            code = 1
+            message = f"error: {error}"
+        else:
+            message = None
+    for warning in caught:  # what the input had that was probably not meant, one line each
+        if issubclass(warning.category, AudioWarning):
+            print(f"warning: {warning.message}", file=sys.stderr)
+    if message:
+        print(message, file=sys.stderr)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
