@@ -3,10 +3,14 @@
     jukestyle transfer CONTENT STYLE -o OUT.wav [--method adain] [--alpha 0.5] [--level 1] [--decoder bundled]
     jukestyle compare CONTENT STYLE -o FOLDER [--methods identity,codebook,adain,wct,decoder]
     jukestyle methods
+    jukestyle train-decoder AUDIO_DIR -o decoder.pth.tar [-- <Hydra overrides>]
+    jukestyle run <Hydra overrides>          # = python scripts/run.py <overrides>, from any folder
+    jukestyle explore                         # the app (Streamlit)
 
 Any length and format go in (files are read and written in windows, through ``jukestyle.transfer_file``);
 a bad input ends in one line naming the file and the problem. Exit codes: 0 done, 1 a bad input or setting,
-2 a bad command line.
+2 a bad command line. ``run``, ``train-decoder`` and ``explore`` need the clone the package was installed from
+(its configs and scripts); ``transfer`` and ``compare`` need only the package.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import html
 import inspect
 import json
 import shutil
+import subprocess
 import sys
 import time
 import warnings
@@ -27,7 +32,7 @@ from jukestyle.errors import ConfigError, JukestyleError
 from jukestyle.evaluation.metrics import analyse_reference
 from jukestyle.evaluation.scoreboard import Measurement, measure, print_value
 from jukestyle.evaluation.timbre import BUNDLED as BUNDLED_TIMBRE_METRIC
-from jukestyle.fileio import write_text
+from jukestyle.fileio import atomic_path, write_text
 from jukestyle.methods import METHODS
 
 # What each method's settings mean and the values they take (the methods check them; --help lists them).
@@ -221,6 +226,47 @@ def compare_page(inputs: dict[str, Path], rows: list[dict]) -> str:
     )
 
 
+def clone_script(name: str) -> Path:
+    """A script of the clone this package was installed from (``pip install -e``)."""
+    script = Path(__file__).resolve().parents[1] / "scripts" / name
+    if not script.is_file():
+        raise ConfigError(
+            f"jukestyle {name.removesuffix('.py').replace('_', '-')}: needs a clone of the repository (configs and "
+            "scripts): install with pip install -e <clone>"
+        )
+    return script
+
+
+def command_run(args: argparse.Namespace) -> int:
+    """The framework's one entry point, from any folder: runs go where run.py puts them (outputs/ of the clone,
+    or hydra.run.dir)."""
+    return subprocess.run([sys.executable, str(clone_script("run.py")), *args.overrides]).returncode
+
+
+def command_explore(args: argparse.Namespace) -> int:
+    app = clone_script("app.py")
+    return subprocess.run([sys.executable, "-m", "streamlit", "run", str(app), *args.streamlit]).returncode
+
+
+def command_train_decoder(args: argparse.Namespace) -> int:
+    """``experiment=train_decoder`` on a folder of one instrument's recordings; the decoder is copied to ``-o``."""
+    folder, output = Path(args.audio_dir).resolve(), Path(args.output).resolve()
+    if not folder.is_dir():
+        raise ConfigError(f"{folder}: no such folder (a folder of one instrument's recordings)")
+    if not output.name.endswith(".pth.tar"):
+        raise ConfigError(f"{output}: a decoder is written as <name>.pth.tar")
+    run = output.parent / f"{output.name.removesuffix('.pth.tar')}_run"
+    overrides = ["experiment=train_decoder", f"data.root={folder}", f"hydra.run.dir={run}", *args.overrides]
+    code = subprocess.run([sys.executable, str(clone_script("run.py")), *overrides]).returncode
+    exported = run / "decoder.pth.tar"
+    if code != 0 or not exported.is_file():
+        return code or 1
+    with atomic_path(output) as tmp:
+        shutil.copyfile(exported, tmp)
+    print(f"wrote {output} (the run, resumable with the same command: {run})")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="jukestyle",
@@ -255,11 +301,34 @@ def parser() -> argparse.ArgumentParser:
 
     methods = commands.add_parser("methods", help="list the methods and their settings")
     methods.set_defaults(run=lambda _: print(methods_help()) or 0)
+
+    train = commands.add_parser(
+        "train-decoder",
+        help="a decoder for one instrument, from a folder of recordings",
+        epilog="Hydra overrides follow --: jukestyle train-decoder flute/ -o flute.pth.tar -- trainer.max_steps=300",
+    )
+    train.add_argument("audio_dir", help="one instrument's recordings (a minute or more; any formats)")
+    train.add_argument("-o", "--output", required=True, help="the decoder file, <name>.pth.tar")
+    train.set_defaults(run=command_train_decoder, overrides=[])  # main() puts what follows -- here
+
+    # run and explore hand their arguments on as they are (main() fills them in)
+    run = commands.add_parser("run", help="the framework's runs: python scripts/run.py <Hydra overrides>")
+    run.set_defaults(run=command_run, overrides=[])
+    explore = commands.add_parser("explore", help="the app (Streamlit; its options follow, e.g. --server.port 8502)")
+    explore.set_defaults(run=command_explore, streamlit=[])
     return top
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    handed_on = []  # arguments for Hydra or Streamlit, as they are
+    if argv and argv[0] in ("run", "explore") and argv[1:] not in (["-h"], ["--help"]):
+        argv, handed_on = argv[:1], argv[1:]
+    elif argv and argv[0] == "train-decoder" and "--" in argv:
+        argv, handed_on = argv[: argv.index("--")], argv[argv.index("--") + 1 :]
     args = parser().parse_args(argv)
+    if handed_on:
+        setattr(args, "streamlit" if args.command == "explore" else "overrides", handed_on)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", AudioWarning)
         try:

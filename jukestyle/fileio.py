@@ -64,9 +64,9 @@ def write_error(path: str | os.PathLike, error: BaseException) -> str:
         free = shutil.disk_usage(path.parent).free
     except OSError:
         free = None
+    # libsndfile reports ENOSPC as "System error." without the errno: what is left free tells
     if getattr(error, "errno", None) == errno.ENOSPC or (free is not None and free < FULL_BELOW):
-        left = "" if free is None else f" ({free // 1024} KiB free)"
-        return f"{path}: no space left on the device{left}; nothing was written under its name"
+        return f"{path}: no space left on the device; nothing was written under its name"
     reason = str(error).splitlines()[0] if str(error) else type(error).__name__
     return f"{path}: cannot be written ({reason})"
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
-from cli_runs import run_cli
+from cli_runs import cli_command, cli_environment, run_cli
 from project import TINY_MODEL
 from signals import harmonic_tone
 
@@ -203,3 +206,25 @@ def test_a_sweep_keeps_each_jobs_outputs_and_wandb_run_in_its_own_folder(files, 
         assert record["settings"]["alpha"] == alpha
         assert len(list((sweep / job / "wandb").glob("offline-run-*/run-*.wandb"))) == 1
         assert (sweep / job / "results.csv").is_file() and (sweep / job / "report.md").is_file()
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None, reason="mounting a small disk needs root")
+def test_a_full_disk_ends_the_run_with_one_line(files, tmp_path):
+    """The run folder on a 200 KiB file system of a mount namespace of its own: the first output does not fit."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    run = " ".join(
+        cli_command(
+            "experiment=adain_latent", TINY_MODEL, "data=pair", f"data.content={files['content']}",
+            f"data.style={files['style']}", "logger=csv", f"hydra.run.dir={disk / 'run'}",
+        )
+    )  # fmt: skip
+    script = f"mount -t tmpfs -o size=200k tmpfs {disk} && {run}; echo exit=$?; cd {disk / 'run'} && find transfers"
+    environment = cli_environment(tmp_path)
+    result = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, env=environment)
+    assert result.stderr.strip().splitlines()[-1].startswith("error: ") and "Traceback" not in result.stderr
+    assert "no space left on the device; nothing was written under its name" in result.stderr
+    assert "exit=1" in result.stdout
+    left = result.stdout.split("exit=1")[1].split()
+    assert not [name for name in left if ".part" in name]  # nothing half-written
+    assert all(name.removesuffix(".wav") + ".json" in left for name in left if name.endswith(".wav"))  # complete

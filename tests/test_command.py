@@ -6,8 +6,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -119,3 +122,69 @@ def test_a_full_disk_is_one_line_and_leaves_nothing_half_written(installed, tiny
     assert f"error: {disk / 'out.wav'}: no space left on the device" in result.stderr, result.stderr
     assert "exit=1" in result.stdout and result.stdout.strip().endswith("exit=1")  # and the disk holds nothing
     assert "Traceback" not in result.stderr
+
+
+def editable(*args: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
+    """The console script of the clone's own editable install (``make`` installs it)."""
+    command = [str(Path(sys.executable).parent / "jukestyle"), *args]
+    return subprocess.run(command, capture_output=True, text=True, cwd=cwd, timeout=timeout)
+
+
+@pytest.mark.slow  # run.py in a process of its own
+def test_run_is_run_py_from_any_folder(tmp_path):
+    out = tmp_path / "run"
+    result = editable(
+        "run", "experiment=adain_latent", "model=tiny_random", "data=pair", f"data.content={EXP1 / 'flute-C4.flac'}",
+        f"data.style={EXP1 / 'violin-C4.flac'}", "logger=csv", f"hydra.run.dir={out}", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (out / "results.csv").is_file() and (out / "report.md").is_file()
+    bad = editable("run", "method=style", f"hydra.run.dir={tmp_path / 'bad'}", cwd=tmp_path)
+    assert bad.returncode == 1 and "error: unknown method 'style'" in bad.stderr
+
+
+@pytest.mark.slow  # a training run in a process of its own
+def test_train_decoder_writes_the_decoder_of_a_folder_of_recordings(tmp_path):
+    recordings = tmp_path / "flute"
+    recordings.mkdir()
+    for note in ("C4", "G4"):
+        shutil.copy(EXP1 / f"flute-{note}.flac", recordings)
+    speed = ["model=tiny_random", "logger=csv", "data.batch_size=2", "data.crops_per_epoch=4", "data.crop_seconds=0.1"]
+    speed += ["trainer.max_steps=2", "trainer.val_check_interval=2", "+trainer.limit_val_batches=1"]
+    speed += ["trainer.enable_progress_bar=false", "task.module.warmup_steps=1"]
+    result = editable("train-decoder", str(recordings), "-o", "flute.pth.tar", "--", *speed, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    from jukestyle.jukebox.decoder_checkpoint import read_decoder
+
+    assert read_decoder(tmp_path / "flute.pth.tar")["step"] == 2
+    assert (tmp_path / "flute_run" / "run.json").is_file()  # the run, to resume or inspect
+
+
+def test_the_framework_commands_need_the_clone(installed, tmp_path):
+    result = jukestyle(installed, "run", "experiment=paper_all", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "error: jukestyle run: needs a clone of the repository (configs and scripts): install with pip install -e "
+        "<clone>"
+    )
+
+
+@pytest.mark.slow  # a Streamlit server
+def test_explore_serves_the_app(tmp_path):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [str(Path(sys.executable).parent / "jukestyle"), "explore", "--server.headless=true"]
+    command += ["--browser.gatherUsageStats=false"]
+    server = subprocess.Popen([*command, f"--server.port={port}"], cwd=tmp_path, stdout=subprocess.PIPE)
+    try:
+        deadline, page = time.monotonic() + 120, None
+        while time.monotonic() < deadline and page is None:
+            try:
+                page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read().decode()
+            except OSError:
+                time.sleep(0.5)
+        assert page is not None and "<title>Streamlit</title>" in page
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
