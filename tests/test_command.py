@@ -3,6 +3,7 @@ a folder of its own, from a folder outside the repository, on the tiny model."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -43,6 +44,19 @@ def jukestyle(installed: Path, *args: str, cwd: Path) -> subprocess.CompletedPro
     env = {**os.environ, "PYTHONPATH": str(installed)}  # the installed copy, not the repository's
     command = [str(installed / "bin" / "jukestyle"), *args]
     return subprocess.run(command, capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
+
+
+def test_the_installed_copy_is_whole(installed, tmp_path):
+    """Every module of the package comes from the installed copy, none from the clone (a sub-package left out of
+    the wheel would be found in the clone through its editable install)."""
+    probe = (
+        "import json, sys, jukestyle.cli, jukestyle.evaluation.cards.model, jukestyle.inspect.channel_maps; "
+        "print(json.dumps([getattr(m, '__file__', None) for n, m in sys.modules.items() if n.startswith('jukestyle')]))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(installed)}
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, env=env)
+    files = [file for file in json.loads(result.stdout) if file]
+    assert len(files) > 20 and all(file.startswith(str(installed)) for file in files), result.stderr
 
 
 def test_help_lists_the_methods_and_their_settings(installed, tmp_path):

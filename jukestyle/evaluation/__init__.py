@@ -1,0 +1,1 @@
+"""Evaluation: the scoreboard of metrics, records, reports, sweeps, scoring and the cards."""

@@ -1,0 +1,1 @@
+"""Looking inside the encoder: frequency responses, channel maps, what the codes know."""
