@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytorch_lightning as pl
+from jukestyle_lightning.datamodules.pairs import predict_loader
 from torch.utils.data import DataLoader, Dataset
 
-from datamodules.pairs import predict_loader
 from jukestyle.audio.io import load_audio
 from jukestyle.errors import JukestyleError
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from jukestyle_lightning.datamodules.corpus import _crop
+from jukestyle_lightning.datamodules.transfer_corpus import TransferClips, TransferCorpusDataModule
 from torch.utils.data import DataLoader, Dataset
 
-from datamodules.corpus import _crop
-from datamodules.transfer_corpus import TransferClips, TransferCorpusDataModule
 from jukestyle.errors import JukestyleError
 
 SILENCE_DB = -45.0  # a crop this far under full scale (RMS) is drawn again

@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from jukestyle_lightning.datamodules.corpus import TrainingCorpus, _crop, _fitted, split_at, tail_cut
 from torch.utils.data import DataLoader, Dataset
 
-from datamodules.corpus import TrainingCorpus, _crop, _fitted, split_at, tail_cut
 from jukestyle.audio.files import audio_files
 from jukestyle.audio.io import load_audio
 from jukestyle.errors import JukestyleError

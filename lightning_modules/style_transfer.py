@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
+from jukestyle_lightning.lightning_modules.summary_metrics import summary_metrics, update
 
 from jukestyle.audio.io import collected_warnings
 from jukestyle.errors import JukestyleError
@@ -30,7 +31,6 @@ from jukestyle.evaluation.timbre import metric_file
 from jukestyle.jukebox import VQVAE
 from jukestyle.methods import Identity, Method, require_gradients
 from jukestyle.pipeline import StyleTransfer, audio_hash
-from lightning_modules.summary_metrics import summary_metrics, update
 
 log = logging.getLogger(__name__)
 

@@ -26,14 +26,14 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
+from jukestyle_lightning.datamodules.corpus import TrainingCorpus
+from jukestyle_lightning.lightning_modules.stages import FullStage, make_stage
 
-from datamodules.corpus import TrainingCorpus
 from jukestyle.errors import ConfigError
 from jukestyle.jukebox import VQVAE, save_checkpoint
 from jukestyle.jukebox.decoder_checkpoint import save_decoder
 from jukestyle.jukebox.vqvae import LevelOutput
 from jukestyle.losses import AdversarialLoss, JukeboxLoss, ReconstructionLoss
-from lightning_modules.stages import FullStage, make_stage
 
 # Clips of the training set a loss may measure at the start of training (Jukebox's bandwidths).
 _CALIBRATION_CLIPS = 256

@@ -198,8 +198,9 @@ TRAINING_BATCH, TRAINING_CROP_SECONDS = 8, 1.0
 
 def training_speed(model_source: str, repeats: int) -> dict:
     """Seconds per optimiser step of the pre-training module, each setting in turn every round."""
+    from jukestyle_lightning.lightning_modules.vqvae_pretrain import VQVAEPretrainModule
+
     from jukestyle.losses import JukeboxLoss, MelLoss
-    from lightning_modules.vqvae_pretrain import VQVAEPretrainModule
 
     steps = {}
     for stage, loss_name in TRAINING_SETTINGS:

@@ -202,3 +202,32 @@ def test_explore_serves_the_app(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_the_install_has_no_generic_top_level_names_and_ships_what_the_clone_ships(installed):
+    top_level = {path.name for path in installed.iterdir() if not path.name.endswith(".dist-info")}
+    assert top_level == {"jukestyle", "jukestyle_lightning", "bin"}
+    assert sorted(path.name for path in (installed / "jukestyle_lightning").iterdir() if path.is_dir()) == [
+        "callbacks", "datamodules", "lightning_modules",
+    ]  # fmt: skip
+    shipped = {path.relative_to(REPO / "checkpoints") for path in (REPO / "checkpoints").rglob("*") if path.is_file()}
+    copied = installed / "jukestyle" / "checkpoints"
+    assert shipped and shipped == {path.relative_to(copied) for path in copied.rglob("*") if path.is_file()}
+
+
+def test_setup_lists_every_package_of_the_clone():
+    listed = set(re.search(r"\npackages =\n((?:    \S+\n)+)", (REPO / "setup.cfg").read_text()).group(1).split())
+    found = {".".join(path.parent.relative_to(REPO).parts) for path in (REPO / "jukestyle").rglob("__init__.py")}
+    found |= {
+        f"jukestyle.checkpoints{'.' + path.name if path != REPO / 'checkpoints' else ''}"
+        for path in [REPO / "checkpoints", *(p for p in (REPO / "checkpoints").iterdir() if p.is_dir())]
+    }
+    found |= {f"jukestyle_lightning.{name}" for name in ("lightning_modules", "datamodules", "callbacks")}
+    assert listed == found
+
+
+def test_the_installed_command_transfers_with_the_bundled_model(installed, tmp_path):
+    result = jukestyle(installed, "transfer", str(EXP1 / "flute-C4.flac"), str(EXP1 / "violin-C4.flac"), "-o",
+                       "out.wav", cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert sf.info(tmp_path / "out.wav").duration > 1.0

@@ -10,6 +10,7 @@ import pytest
 import torch
 from cli_runs import cli_environment, run_cli
 from hydra_runs import run_config
+from jukestyle_lightning.lightning_modules.vqvae_pretrain import VQVAEPretrainModule
 from project import TINY_MODEL, script
 
 from jukestyle.errors import ConfigError
@@ -17,7 +18,6 @@ from jukestyle.fileio import write_json
 from jukestyle.inspect.instrument_probe import VIEWS
 from jukestyle.jukebox import load_vqvae, read_checkpoint
 from jukestyle.jukebox.checkpoint import training_stages
-from lightning_modules.vqvae_pretrain import VQVAEPretrainModule
 
 
 @pytest.fixture(scope="module")

@@ -12,17 +12,17 @@ import pytest
 import torch
 from cli_runs import run_cli
 from hydra_runs import run_config
+from jukestyle_lightning.datamodules.corpus import CorpusDataModule
+from jukestyle_lightning.lightning_modules.stages import DecoderStage
+from jukestyle_lightning.lightning_modules.vqvae_pretrain import VQVAEPretrainModule
 from project import REPO, TINY_MODEL, script
 from torch.utils.data import default_collate
 
 import jukestyle
-from datamodules.corpus import CorpusDataModule
 from jukestyle.errors import ConfigError
 from jukestyle.jukebox import build_vqvae, read_checkpoint
 from jukestyle.jukebox.decoder_checkpoint import codes_digest
 from jukestyle.losses import MelLoss
-from lightning_modules.stages import DecoderStage
-from lightning_modules.vqvae_pretrain import VQVAEPretrainModule
 
 CONTENT, STYLE = REPO / "data" / "exp1" / "piano-C4.flac", REPO / "data" / "exp1" / "flute-G4.flac"
 

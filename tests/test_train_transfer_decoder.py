@@ -11,18 +11,18 @@ import pytest
 import torch
 from cli_runs import run_cli
 from hydra_runs import run_config
+from jukestyle_lightning.datamodules.transfer_corpus import TransferCorpusDataModule
+from jukestyle_lightning.lightning_modules.stages import TransferDecoderStage
+from jukestyle_lightning.lightning_modules.vqvae_pretrain import VQVAEPretrainModule
 from project import REPO, TINY_MODEL
 from torch.utils.data import default_collate
 
 import jukestyle
-from datamodules.transfer_corpus import TransferCorpusDataModule
 from jukestyle.errors import CheckpointError
 from jukestyle.jukebox import build_vqvae, load_vqvae, read_checkpoint
 from jukestyle.jukebox.decoder_checkpoint import codes_digest, save_decoder
 from jukestyle.losses import MelLoss
 from jukestyle.methods import WCT, AdaIN
-from lightning_modules.stages import TransferDecoderStage
-from lightning_modules.vqvae_pretrain import VQVAEPretrainModule
 
 CONTENT, STYLE = REPO / "data" / "exp1" / "piano-C4.flac", REPO / "data" / "exp1" / "flute-G4.flac"
 LEVEL = 1  # the level the experiment trains and the methods use: the model's transfer level (the bundled model's)

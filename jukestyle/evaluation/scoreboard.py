@@ -6,8 +6,8 @@ Two kinds of entries:
   each is a field of a run's records, and a column of ``results.csv`` unless it is a vector;
 - a ``Summary`` aggregates a method's records (``summarise``): a win rate, a mean, or a Fréchet distance. The
   summaries are the columns of ``report.md``, the W&B summaries (``summary/<method>/<name>``, reduced across
-  devices by ``lightning_modules.summary_metrics``), the sweep summary and the cards' tables, each printed
-  with its entry's format.
+  devices by ``jukestyle_lightning.lightning_modules.summary_metrics``), the sweep summary and the cards'
+  tables, each printed with its entry's format.
 
 Adding a metric is one entry in ``PAIR_METRICS`` (and one in ``SUMMARIES`` to aggregate it), plus its test.
 

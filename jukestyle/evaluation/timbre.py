@@ -28,12 +28,13 @@ from torch.nn import functional as F
 from jukestyle.audio.io import resample
 from jukestyle.errors import CheckpointError
 from jukestyle.fileio import atomic_path
+from jukestyle.jukebox.factory import SHIPPED
 
 SAMPLE_RATE = 44100
 N_FFT, HOP, MELS, FMIN, FMAX = 2048, 512, 64, 30.0, 16000.0
 FLOOR_DB = -80.0  # log-mel frames are clamped this far under the clip's loudest frame
 FORMAT = "jukestyle-timbre-metric/1"
-BUNDLED = Path(__file__).resolve().parents[2] / "checkpoints" / "timbre_metric" / "timbre_metric.pth.tar"
+BUNDLED = SHIPPED / "timbre_metric" / "timbre_metric.pth.tar"
 
 
 class LogMel(nn.Module):

@@ -14,8 +14,11 @@ from jukestyle.jukebox.config import PRESETS, VQVAEConfig
 from jukestyle.jukebox.download import OFFICIAL_CHECKPOINTS, fetch, fetch_url, is_url
 from jukestyle.jukebox.vqvae import VQVAE, ModelOrigin
 
-# The project's own pre-trained model, shipped in the repository.
-BUNDLED_CHECKPOINT = Path(__file__).resolve().parents[2] / "checkpoints" / "jukestyle_gm.pth.tar"
+# What the project ships (the bundled model, its decoders, the transfer decoder, the timbre metric): the clone's
+# checkpoints/ folder, which a non-editable install copies into the package (setup.cfg: jukestyle.checkpoints).
+_PACKAGE = Path(__file__).resolve().parents[1]
+SHIPPED = _PACKAGE / "checkpoints" if (_PACKAGE / "checkpoints").is_dir() else _PACKAGE.parent / "checkpoints"
+BUNDLED_CHECKPOINT = SHIPPED / "jukestyle_gm.pth.tar"
 # Checked on every load: a damaged or replaced file is named, not loaded. A new bundled model updates it.
 BUNDLED_SHA256 = "752574f2e3b4583ba4cd50eb1a7995d8147dfc5ef8dd5addddfda2440887252d"
 # The level each pre-trained model serves the style-transfer methods best at (configs/model/<name>.yaml say the

@@ -7,9 +7,9 @@ import shutil
 import numpy as np
 import pytest
 import soundfile as sf
+from jukestyle_lightning.datamodules.corpus import CorpusDataModule
 from signals import SAMPLE_RATE, harmonic_tone
 
-from datamodules.corpus import CorpusDataModule
 from jukestyle.errors import JukestyleError
 
 CROP_SECONDS = 0.1

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from jukestyle_lightning.datamodules import timbre_corpus
+from jukestyle_lightning.datamodules.timbre_corpus import TimbreCorpusDataModule
 from test_transfer_corpus import parallel
 
-from datamodules import timbre_corpus
-from datamodules.timbre_corpus import TimbreCorpusDataModule
 from jukestyle.errors import JukestyleError
 
 

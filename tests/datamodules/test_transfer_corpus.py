@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import soundfile as sf
+from jukestyle_lightning.datamodules.transfer_corpus import TransferCorpusDataModule
 from signals import SAMPLE_RATE, harmonic_tone
 
-from datamodules.transfer_corpus import TransferCorpusDataModule
 from jukestyle.errors import JukestyleError
 
 CROP_SECONDS = 0.1

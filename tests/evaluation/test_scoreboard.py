@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from jukestyle_lightning.lightning_modules.summary_metrics import FiniteMean, Frechet, WinRate, summary_metrics, update
 from signals import harmonic_tone
 
 from jukestyle.evaluation import metrics, scoreboard
@@ -19,7 +20,6 @@ from jukestyle.evaluation.records import RESULT_COLUMNS
 from jukestyle.evaluation.report import TABLE_COLUMNS
 from jukestyle.evaluation.sweep_summary import SUMMARY_COLUMNS
 from jukestyle.evaluation.timbre import BUNDLED
-from lightning_modules.summary_metrics import FiniteMean, Frechet, WinRate, summary_metrics, update
 
 SR = 44100
 
