@@ -19,6 +19,7 @@ import soundfile as sf
 from project import REPO
 from signals import harmonic_tone
 
+from jukestyle import cli
 from jukestyle.jukebox import build_vqvae, save_checkpoint
 
 EXP1 = REPO / "data" / "exp1"
@@ -59,12 +60,13 @@ def test_the_installed_copy_is_whole(installed, tmp_path):
     assert len(files) > 20 and all(file.startswith(str(installed)) for file in files), result.stderr
 
 
-def test_help_lists_the_methods_and_their_settings(installed, tmp_path):
-    result = jukestyle(installed, "transfer", "--help", cwd=tmp_path)
-    assert result.returncode == 0
+def test_help_lists_the_methods_and_their_settings(capsys):
+    with pytest.raises(SystemExit) as exit_code:
+        cli.main(["transfer", "--help"])
+    help_text = capsys.readouterr().out
+    assert exit_code.value.code == 0
     for text in ("adain", "wct", "gram", "codebook", "decoder", "alpha (default 1.0): 0-1", "cutoff", "--set NAME"):
-        assert text in result.stdout
-    assert jukestyle(installed, "--help", cwd=tmp_path).returncode == 0
+        assert text in help_text
 
 
 def test_transfer_writes_the_output_from_any_folder(installed, tiny_checkpoint, tmp_path):
@@ -104,22 +106,22 @@ def test_compare_writes_a_page_that_plays_every_method(installed, tiny_checkpoin
         (["a.wav", "a.wav", "-o", "out.wav", "--set", "alhpa=0.5"], "error: bad option for method 'adain'"),
     ],
 )
-def test_a_bad_input_is_one_line_and_exit_code_1(installed, tiny_checkpoint, tmp_path, arguments, message):
+def test_a_bad_input_is_one_line_and_exit_code_1(tiny_checkpoint, tmp_path, monkeypatch, capsys, arguments, message):
+    """In this process (the installed entry point's exit codes are the tests above's): main returns the code."""
+    monkeypatch.chdir(tmp_path)
     sf.write(tmp_path / "a.wav", harmonic_tone(261.63, 0.5), 44100)
-    result = jukestyle(installed, "transfer", *arguments, "--model", str(tiny_checkpoint), cwd=tmp_path)
-    assert result.returncode == 1
-    assert result.stderr.strip().splitlines()[-1].startswith(message), result.stderr
-    assert "Traceback" not in result.stderr and not (tmp_path / "out.wav").exists()
+    assert cli.main(["transfer", *arguments, "--model", str(tiny_checkpoint)]) == 1
+    errors = capsys.readouterr().err
+    assert errors.strip().splitlines()[-1].startswith(message), errors
+    assert "Traceback" not in errors and not (tmp_path / "out.wav").exists()
 
 
-def test_input_beyond_full_scale_gives_a_sound_result_with_its_warning(installed, tiny_checkpoint, tmp_path):
+def test_input_beyond_full_scale_gives_a_sound_result_with_its_warning(tiny_checkpoint, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
     sf.write(tmp_path / "loud.wav", 50 * harmonic_tone(261.63, 0.5), 44100, subtype="FLOAT")
-    result = jukestyle(
-        installed, "transfer", "loud.wav", str(EXP1 / "violin-C4.flac"), "-o", "out.wav", "--model",
-        str(tiny_checkpoint), cwd=tmp_path,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    assert "warning: loud.wav: peak 25 (+28.0 dBFS) is above full scale" in result.stderr
+    arguments = ["transfer", "loud.wav", str(EXP1 / "violin-C4.flac"), "-o", "out.wav", "--model", str(tiny_checkpoint)]
+    assert cli.main(arguments) == 0
+    assert "warning: loud.wav: peak 25 (+28.0 dBFS) is above full scale" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None, reason="mounting a small disk needs root")
