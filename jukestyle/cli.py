@@ -31,7 +31,7 @@ from jukestyle.audio.io import AudioWarning, load_audio
 from jukestyle.errors import ConfigError, JukestyleError
 from jukestyle.evaluation.metrics import analyse_reference
 from jukestyle.evaluation.scoreboard import Measurement, measure, print_value
-from jukestyle.evaluation.timbre import BUNDLED as BUNDLED_TIMBRE_METRIC
+from jukestyle.evaluation.timbre import shipped_metric
 from jukestyle.fileio import atomic_path, write_text
 from jukestyle.methods import METHODS
 
@@ -154,7 +154,7 @@ def command_compare(args: argparse.Namespace) -> int:
         shutil.copyfile(path, inputs[role])
     rate = SAMPLE_RATE
     audio = {role: load_audio(path, rate) for role, path in inputs.items()}
-    metric = BUNDLED_TIMBRE_METRIC if BUNDLED_TIMBRE_METRIC.is_file() else None
+    metric = shipped_metric()
     references = {role: analyse_reference(samples, rate, timbre_metric=metric) for role, samples in audio.items()}
     rows = []
     for method in methods:

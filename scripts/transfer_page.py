@@ -25,7 +25,7 @@ from jukestyle.errors import JukestyleError
 from jukestyle.evaluation.figures import mel_spectrogram_figure
 from jukestyle.evaluation.metrics import analyse_reference
 from jukestyle.evaluation.scoreboard import Measurement, measure, print_value
-from jukestyle.evaluation.timbre import BUNDLED as TIMBRE_METRIC
+from jukestyle.evaluation.timbre import shipped_metric
 from jukestyle.jukebox import VQVAE, build_vqvae, load_vqvae
 from jukestyle.methods import METHODS
 from jukestyle.runtime import configure_cpu
@@ -90,7 +90,7 @@ def show(column, name: str, audio: np.ndarray, label: str) -> None:
 
 
 def metrics_of(output: np.ndarray, content: np.ndarray, style: np.ndarray) -> dict:
-    metric = TIMBRE_METRIC if TIMBRE_METRIC.is_file() else None
+    metric = shipped_metric()
     references = [analyse_reference(audio, SAMPLE_RATE, timbre_metric=metric) for audio in (content, style)]
     return measure(Measurement(output, *references, SAMPLE_RATE, metric))
 

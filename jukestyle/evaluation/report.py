@@ -11,6 +11,7 @@ the audio.
 
 from __future__ import annotations
 
+import functools
 import shutil
 from collections import defaultdict
 from pathlib import Path
@@ -162,6 +163,12 @@ def summary_table(records: list[dict]) -> list[str]:
     return markdown_table(rows, ["method", *TABLE_COLUMNS])
 
 
+@functools.lru_cache(maxsize=256)
+def _checksum(path: Path, size: int, modified: float) -> str:
+    """An input's sha256, taken once per file version however many pairs and reports link it."""
+    return sha256_file(path)
+
+
 def _input_link(path: str, role: str, output_dir: Path) -> str:
     """A link to an input relative to the report, so that a run folder moved or copied keeps it: an input
     outside the folder is copied into ``inputs/`` once, under its checksum and name."""
@@ -171,7 +178,8 @@ def _input_link(path: str, role: str, output_dir: Path) -> str:
     output_dir = output_dir.resolve()
     if output_dir in source.resolve().parents:
         return f"[{role}]({source.resolve().relative_to(output_dir).as_posix()})"
-    kept = output_dir / "inputs" / f"{sha256_file(source)[:12]}-{source.name}"
+    stat = source.stat()
+    kept = output_dir / "inputs" / f"{_checksum(source, stat.st_size, stat.st_mtime)[:12]}-{source.name}"
     if not kept.is_file():
         kept.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(kept) as tmp:

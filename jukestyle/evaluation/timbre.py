@@ -123,6 +123,11 @@ def metric_file(choice: str | os.PathLike | None) -> Path | None:
     return path
 
 
+def shipped_metric() -> Path | None:
+    """The shipped metric where this installation has it, else None (its timbre metrics are then left out)."""
+    return BUNDLED if BUNDLED.is_file() else None
+
+
 @functools.lru_cache(maxsize=4)
 def _network(path: str) -> TimbreNet:
     return load_metric(path)
