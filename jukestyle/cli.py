@@ -9,17 +9,19 @@
 
 Any length and format go in (files are read and written in windows, through ``jukestyle.transfer_file``);
 a bad input ends in one line naming the file and the problem. Exit codes: 0 done, 1 a bad input or setting,
-2 a bad command line. ``run``, ``train-decoder`` and ``explore`` need the clone the package was installed from
-(its configs and scripts); ``transfer`` and ``compare`` need only the package.
+2 a bad command line. ``run``, ``train-decoder`` and ``explore`` use the framework's scripts and configs, installed
+with the package as ``jukestyle_lightning``; from an install, runs go to ``outputs/`` of the current folder.
 """
 
 from __future__ import annotations
 
 import argparse
 import html
+import importlib.util
 import inspect
 import json
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -27,7 +29,7 @@ import warnings
 from pathlib import Path
 
 from jukestyle.api import transfer_file
-from jukestyle.audio.io import AudioWarning, load_audio
+from jukestyle.audio.io import AudioWarning, load_audio, require_audio_file
 from jukestyle.errors import ConfigError, JukestyleError
 from jukestyle.evaluation.metrics import analyse_reference
 from jukestyle.evaluation.scoreboard import Measurement, measure, print_value
@@ -81,7 +83,8 @@ def _value(text: str) -> object:
         return text
 
 
-def _options(args: argparse.Namespace) -> dict:
+def _options(args: argparse.Namespace) -> tuple[dict, int | None]:
+    """The method's settings (from --set and the options named after them), each one it takes, and the level."""
     options = {}
     for item in args.set:
         key, sep, value = item.partition("=")
@@ -91,7 +94,15 @@ def _options(args: argparse.Namespace) -> dict:
     for name in ("alpha", "decoder", "checkpoint"):
         if getattr(args, name, None) is not None:
             options[name] = getattr(args, name)
-    return options
+    settings = [name for name, _ in method_settings(args.method)]
+    for name in options:
+        if name not in settings:
+            flag = f"--{name}" if name in ("alpha", "decoder", "checkpoint") else f"--set {name}"
+            raise ConfigError(f"{flag}: not a setting of {args.method}; its settings: {', '.join(settings)}")
+    level = options.pop("level", args.level)
+    if args.level is not None and level != args.level:
+        raise ConfigError(f"--level {args.level} and --set level={level} disagree; give one")
+    return options, level
 
 
 class Progress:
@@ -130,7 +141,8 @@ def command_transfer(args: argparse.Namespace) -> int:
     output = Path(args.output)
     if output.suffix.lower() != ".wav":
         raise ConfigError(f"{output}: the output is written as .wav; name it <name>.wav")
-    info = run_transfer(args.content, args.style, output, args.method, args.model, args.level, _options(args))
+    options, level = _options(args)
+    info = run_transfer(args.content, args.style, output, args.method, args.model, level, options)
     print(f"wrote {output} ({args.method}, {info['seconds']['total']:.1f} s)")
     return 0
 
@@ -138,20 +150,26 @@ def command_transfer(args: argparse.Namespace) -> int:
 def command_compare(args: argparse.Namespace) -> int:
     """Every method on one pair, and a page that plays them side by side beside their metrics."""
     folder = Path(args.output)
-    folder.mkdir(parents=True, exist_ok=True)
     methods = [name.strip() for name in args.methods.split(",") if name.strip()]
     unknown = [name for name in methods if name not in METHODS]
-    if unknown:
-        raise ConfigError(f"unknown method {unknown[0]!r}; methods: {', '.join(METHODS)}")
+    if unknown or not methods:
+        problem = f"unknown method {unknown[0]!r}" if unknown else "no method named"
+        raise ConfigError(f"--methods: {problem}; methods: {', '.join(METHODS)}")
+    for path in (args.content, args.style):
+        require_audio_file(path)
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"{folder}: exists and is not a folder (compare writes a folder: <method>.wav, index.html)")
     inputs = {}
     for role, path in (("content", args.content), ("style", args.style)):
-        if not Path(path).is_file():
-            raise JukestyleError(f"{path}: no such audio file")
         # copied beside the page (so that the folder can be moved), under its own name (the decoder method
-        # takes the style's instrument from it)
+        # takes the style's instrument from it); a file already there (compare run again on it) stays
         inputs[role] = folder / role / Path(path).name
-        inputs[role].parent.mkdir(exist_ok=True)
-        shutil.copyfile(path, inputs[role])
+        try:
+            inputs[role].parent.mkdir(parents=True, exist_ok=True)
+            if not inputs[role].exists() or not inputs[role].samefile(path):
+                shutil.copyfile(path, inputs[role])
+        except OSError as error:
+            raise ConfigError(f"{inputs[role]}: cannot write here ({error.strerror or error})") from None
     rate = SAMPLE_RATE
     audio = {role: load_audio(path, rate) for role, path in inputs.items()}
     metric = shipped_metric()
@@ -163,7 +181,7 @@ def command_compare(args: argparse.Namespace) -> int:
             run_transfer(str(inputs["content"]), str(inputs["style"]), output, method, args.model, args.level, {})
         except JukestyleError as error:  # e.g. no per-instrument decoder for this style: a row that says so
             rows.append({"method": method, "error": str(error)})
-            print(f"{method}: {error}", file=sys.stderr)
+            print(str(error) if str(error).startswith(f"{method}:") else f"{method}: {error}", file=sys.stderr)
             continue
         measured = Measurement(load_audio(output, rate), references["content"], references["style"], rate, metric)
         rows.append({"method": method, "file": output.name, **measure(measured)})
@@ -226,26 +244,39 @@ def compare_page(inputs: dict[str, Path], rows: list[dict]) -> str:
     )
 
 
-def clone_script(name: str) -> Path:
-    """A script of the clone this package was installed from (``pip install -e``)."""
-    script = Path(__file__).resolve().parents[1] / "scripts" / name
-    if not script.is_file():
-        raise ConfigError(
-            f"jukestyle {name.removesuffix('.py').replace('_', '-')}: needs a clone of the repository (configs and "
-            "scripts): install with pip install -e <clone>"
-        )
-    return script
+def framework_script(name: str) -> Path:
+    """A script of the framework (``scripts/`` of the clone, installed as ``jukestyle_lightning.scripts``; its
+    configs and the paper's recordings lie beside it)."""
+    spec = importlib.util.find_spec(f"jukestyle_lightning.scripts.{name}")
+    if spec is None or spec.origin is None:
+        raise ConfigError(f"jukestyle: the framework's {name}.py is not installed; reinstall with pip install <clone>")
+    return Path(spec.origin)
+
+
+def hand_on(command: list[str]) -> int:
+    """Run ``command`` as a child and return its exit status. A SIGTERM or SIGHUP that ends this command (a job
+    system, ``kill``, a closed terminal) is passed on, and the child is waited for, so that it stops as a run stops
+    (saving what it had) and is never left running alone. Ctrl-C reaches the child from the terminal itself: here
+    it is ignored until the child has ended."""
+    child = subprocess.Popen(command)
+    forwarded = (signal.SIGTERM, signal.SIGHUP)
+    previous = {number: signal.signal(number, lambda number, _: child.send_signal(number)) for number in forwarded}
+    previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return child.wait()
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def command_run(args: argparse.Namespace) -> int:
-    """The framework's one entry point, from any folder: runs go where run.py puts them (outputs/ of the clone,
-    or hydra.run.dir)."""
-    return subprocess.run([sys.executable, str(clone_script("run.py")), *args.overrides]).returncode
+    """The framework's one entry point, from any folder: runs go to outputs/ of the clone (from an install: of the
+    current folder), or to hydra.run.dir."""
+    return hand_on([sys.executable, str(framework_script("run")), *args.overrides])
 
 
 def command_explore(args: argparse.Namespace) -> int:
-    app = clone_script("app.py")
-    return subprocess.run([sys.executable, "-m", "streamlit", "run", str(app), *args.streamlit]).returncode
+    return hand_on([sys.executable, "-m", "streamlit", "run", str(framework_script("app")), *args.streamlit])
 
 
 def command_train_decoder(args: argparse.Namespace) -> int:
@@ -257,7 +288,7 @@ def command_train_decoder(args: argparse.Namespace) -> int:
         raise ConfigError(f"{output}: a decoder is written as <name>.pth.tar")
     run = output.parent / f"{output.name.removesuffix('.pth.tar')}_run"
     overrides = ["experiment=train_decoder", f"data.root={folder}", f"hydra.run.dir={run}", *args.overrides]
-    code = subprocess.run([sys.executable, str(clone_script("run.py")), *overrides]).returncode
+    code = hand_on([sys.executable, str(framework_script("run")), *overrides])
     exported = run / "decoder.pth.tar"
     if code != 0 or not exported.is_file():
         return code or 1

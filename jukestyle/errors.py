@@ -25,3 +25,7 @@ class CheckpointError(JukestyleError, RuntimeError):
 
 class OutputError(JukestyleError, OSError):
     """An output that cannot be written (no space left, no permission): nothing half-written is left."""
+
+
+class RunInterrupted(JukestyleError):
+    """A run stopped by a signal (SIGTERM from a job system or ``kill``, Ctrl-C) after saving what it had."""

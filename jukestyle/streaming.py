@@ -17,7 +17,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from jukestyle.audio.io import check_downmix, check_peak, tag
+from jukestyle.audio.io import check_downmix, check_peak, require_audio_file, tag
 from jukestyle.errors import AudioError, OutputError
 from jukestyle.fileio import atomic_path, reported_write_errors
 
@@ -67,9 +67,7 @@ class AudioFileReader:
     """A file as mono float32 at ``sample_rate``, read in blocks (resampled with soxr's streaming filter)."""
 
     def __init__(self, path: str | os.PathLike, sample_rate: int) -> None:
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise AudioError(f"{self.path}: no such audio file")
+        self.path = require_audio_file(path)
         try:
             info = sf.info(self.path)
         except (sf.LibsndfileError, RuntimeError) as error:

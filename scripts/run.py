@@ -27,12 +27,17 @@ from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from jukestyle.errors import ConfigError, JukestyleError
+from jukestyle.errors import ConfigError, JukestyleError, RunInterrupted
 from jukestyle.evaluation.records import read_records
 from jukestyle.fileio import writable_folder, write_json
 
+# The clone, or the installed jukestyle_lightning: both hold configs/, data/ and scripts/ side by side.
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("PROJECT_ROOT", str(REPO))  # configs/paths reads it
+# Runs go to outputs/ of the clone, or, from an install (`jukestyle run`), to outputs/ of the current folder:
+# never into site-packages.
+IS_CLONE = (REPO / "setup.cfg").is_file()
+os.environ.setdefault("PROJECT_OUTPUTS", str((REPO if IS_CLONE else Path.cwd()) / "outputs"))
 
 
 def _wandb_logged_in() -> bool:
@@ -183,16 +188,31 @@ def _run(cfg: DictConfig, output_dir: Path) -> None:
     )
     for logger in trainer.loggers:  # the whole configuration, so that dashboards can compare runs by any setting
         logger.log_hyperparams({"config": _plain(cfg), "overrides": _overrides()})
-    if cfg.task.mode == "fit":
-        last = output_dir / "checkpoints" / "last.ckpt"
-        ckpt_path = str(last) if cfg.task.get("resume", False) and last.is_file() else None
-        if ckpt_path:
-            print(f"resuming from {ckpt_path}")
-        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
-    elif cfg.task.mode == "predict":
-        trainer.predict(module, datamodule=datamodule, return_predictions=False)
-    else:
+    if cfg.task.mode not in ("fit", "predict"):
         raise JukestyleError(f"task.mode must be 'fit' or 'predict', got {cfg.task.mode!r}")
+    try:
+        if cfg.task.mode == "fit":
+            last = output_dir / "checkpoints" / "last.ckpt"
+            ckpt_path = str(last) if cfg.task.get("resume", False) and last.is_file() else None
+            if ckpt_path:
+                print(f"resuming from {ckpt_path}")
+            trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+        else:
+            trainer.predict(module, datamodule=datamodule, return_predictions=False)
+    except SystemExit:
+        # Lightning's way out of a SIGTERM (SIGTERMException, exit status 0) or a Ctrl-C (exit 1), once it has
+        # saved what it had: a run that stopped early must not look finished
+        raise _interrupted(trainer, cfg, output_dir) from None
+
+
+def _interrupted(trainer: pl.Trainer, cfg: DictConfig, output_dir: Path) -> RunInterrupted:
+    cause = "SIGTERM" if trainer.received_sigterm else "an interrupt (Ctrl-C)"
+    if cfg.task.mode == "predict":  # finished pairs are records on disk, reused by the same command
+        return RunInterrupted(f"stopped by {cause}; the finished pairs are kept: run the same command to go on")
+    last = output_dir / "checkpoints" / "last.ckpt"
+    kept = f"the last checkpoint is {last}" if last.is_file() else "no checkpoint was saved"
+    again = "run the same command to resume" if cfg.task.get("resume") and last.is_file() else "nothing to resume"
+    return RunInterrupted(f"stopped by {cause} at step {trainer.global_step}; {kept}; {again}")
 
 
 def _transfer_counts(output_dir: Path) -> dict[str, int] | None:
@@ -215,13 +235,15 @@ def _require_a_transfer(counts: dict[str, int] | None, output_dir: Path) -> None
         )
 
 
-def _write_run_status(output_dir: Path, started: float, error: str | None, transfers: dict[str, int] | None) -> None:
-    """run.json: how the run ended; a sweep's summary reads it from every job."""
+def _write_run_status(
+    output_dir: Path, started: float, error: str | None, transfers: dict[str, int] | None, status: str | None = None
+) -> None:
+    """run.json: how the run ended (completed, failed or interrupted); a sweep's summary reads it from every job."""
     job = _hydra_job()
     write_json(
         output_dir / "run.json",
         {
-            "status": "failed" if error else "completed",
+            "status": status or ("failed" if error else "completed"),
             "error": error,
             "transfers": transfers,
             "overrides": _overrides(),
@@ -243,7 +265,12 @@ def main(cfg: DictConfig) -> None:
     except Exception as error:
         user_error = _user_error(error)
         message = str(user_error) if user_error is not None else f"{type(error).__name__}: {error}".splitlines()[0]
-        _write_run_status(output_dir, started, message, counts or _transfer_counts(output_dir))
+        interrupted = isinstance(user_error, RunInterrupted)
+        status = "interrupted" if interrupted else None
+        _write_run_status(output_dir, started, message, counts or _transfer_counts(output_dir), status)
+        if interrupted:  # also in a sweep: the user (or the job system) stops it all, not just this job
+            print(f"error: {message}", file=sys.stderr)
+            sys.exit(1)
         if user_error is None:
             if not _is_multirun():
                 raise
@@ -290,7 +317,7 @@ def _command_line(argv: list[str]) -> list[str]:
     folder_key = "hydra.sweep.dir=" if multirun else "hydra.run.dir="
     log_dirs = [arg.removeprefix("paths.log_dir=") for arg in argv if arg.startswith("paths.log_dir=")]
     folders = [arg.removeprefix(folder_key) for arg in argv if arg.startswith(folder_key)]
-    folder = folders[-1] if folders else (log_dirs[-1] if log_dirs else str(REPO / "outputs"))
+    folder = folders[-1] if folders else (log_dirs[-1] if log_dirs else os.environ["PROJECT_OUTPUTS"])
     if not writable_folder(folder):
         _fail(f"{folder}: the run folder cannot be written (set hydra.run.dir=<a folder you can write>)")
     return args + extra

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
@@ -10,7 +9,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 from project import REPO, script
 
-os.environ.setdefault("PROJECT_ROOT", str(REPO))
+script("run")  # sets PROJECT_ROOT and PROJECT_OUTPUTS, which configs/paths reads, as a run does
 
 
 def compose_run(overrides: list[str], output_dir: Path) -> DictConfig:

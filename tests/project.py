@@ -3,8 +3,7 @@ settings that run each method quickly on it."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
+import importlib
 from pathlib import Path
 from types import ModuleType
 
@@ -23,11 +22,5 @@ def method_options(name: str, level: int, decoders: dict[int, Path]) -> dict:
 
 
 def script(name: str) -> ModuleType:
-    """``scripts/<name>.py`` as a module (the scripts are programs, not a package), loaded once."""
-    key = f"scripts.{name}"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, REPO / "scripts" / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[key] = module
-        spec.loader.exec_module(module)
-    return sys.modules[key]
+    """``scripts/<name>.py`` as a module: the scripts install (and import) as ``jukestyle_lightning.scripts``."""
+    return importlib.import_module(f"jukestyle_lightning.scripts.{name}")

@@ -30,7 +30,12 @@ def installed(tmp_path_factory) -> Path:
     """``pip install --target`` of the repository: the wheel's files and its console script, nothing editable."""
     target = tmp_path_factory.mktemp("installed")
     pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--target"]
-    subprocess.run([*pip, str(target), str(REPO)], check=True, capture_output=True, timeout=600)
+    # setuptools builds in build/ of the source: a stale one would carry files the clone no longer has
+    shutil.rmtree(REPO / "build", ignore_errors=True)
+    try:
+        subprocess.run([*pip, str(target), str(REPO)], check=True, capture_output=True, timeout=600)
+    finally:
+        shutil.rmtree(REPO / "build", ignore_errors=True)
     return target
 
 
@@ -51,7 +56,8 @@ def test_the_installed_copy_is_whole(installed, tmp_path):
     """Every module of the package comes from the installed copy, none from the clone (a sub-package left out of
     the wheel would be found in the clone through its editable install)."""
     probe = (
-        "import json, sys, jukestyle.cli, jukestyle.evaluation.cards.model, jukestyle.inspect.channel_maps; "
+        "import json, sys, jukestyle.cli, jukestyle.evaluation.cards.model, jukestyle.inspect.channel_maps, "
+        "jukestyle_lightning.scripts.run; "
         "print(json.dumps([getattr(m, '__file__', None) for n, m in sys.modules.items() if n.startswith('jukestyle')]))"
     )
     env = {**os.environ, "PYTHONPATH": str(installed)}
@@ -103,17 +109,32 @@ def test_compare_writes_a_page_that_plays_every_method(installed, tiny_checkpoin
         (["nowhere.wav", "x.wav", "-o", "out.wav"], "error: nowhere.wav: no such audio file"),
         (["a.wav", "a.wav", "-o", "out.flac"], "error: out.flac: the output is written as .wav"),
         (["a.wav", "a.wav", "-o", "out.wav", "--alpha", "2"], "error: adain: alpha must be"),
-        (["a.wav", "a.wav", "-o", "out.wav", "--set", "alhpa=0.5"], "error: bad option for method 'adain'"),
+        (["a.wav", "a.wav", "-o", "out.wav", "--set", "alhpa=0.5"], "error: --set alhpa: not a setting of adain; its"),
+        (
+            ["a.wav", "a.wav", "-o", "out.wav", "--checkpoint", "x.pth.tar"],
+            "error: --checkpoint: not a setting of adain",
+        ),
+        (["a.wav", "a.wav", "-o", "out.wav", "--set", "level=7"], "error: level must be one of [0, 1, 2], got 7"),
+        (["a.wav", "a.wav", "-o", "out.wav", "--set", "level=0", "--level", "1"], "error: --level 1 and --set level=0"),
+        ([".", "a.wav", "-o", "out.wav"], "error: .: a folder, not an audio file"),
+        (["a.wav", "empty.wav", "-o", "out.wav"], "error: empty.wav: an empty file (0 bytes), not audio"),
+        (["compare", "a.wav", "a.wav", "-o", "taken.wav"], "error: taken.wav: exists and is not a folder"),
+        (["compare", "a.wav", "a.wav", "-o", "out.wav", "--methods", ","], "error: --methods: no method named"),
+        (["compare", "a.wav", "empty.wav", "-o", "out.wav"], "error: empty.wav: an empty file (0 bytes), not audio"),
     ],
 )
 def test_a_bad_input_is_one_line_and_exit_code_1(tiny_checkpoint, tmp_path, monkeypatch, capsys, arguments, message):
     """In this process (the installed entry point's exit codes are the tests above's): main returns the code."""
     monkeypatch.chdir(tmp_path)
     sf.write(tmp_path / "a.wav", harmonic_tone(261.63, 0.5), 44100)
-    assert cli.main(["transfer", *arguments, "--model", str(tiny_checkpoint)]) == 1
+    (tmp_path / "empty.wav").touch()
+    (tmp_path / "taken.wav").write_bytes(b"a file the user keeps")
+    command = arguments if arguments[0] == "compare" else ["transfer", *arguments]
+    assert cli.main([*command, "--model", str(tiny_checkpoint)]) == 1
     errors = capsys.readouterr().err
     assert errors.strip().splitlines()[-1].startswith(message), errors
     assert "Traceback" not in errors and not (tmp_path / "out.wav").exists()
+    assert (tmp_path / "taken.wav").read_bytes() == b"a file the user keeps"
 
 
 def test_input_beyond_full_scale_gives_a_sound_result_with_its_warning(tiny_checkpoint, tmp_path, monkeypatch, capsys):
@@ -140,59 +161,69 @@ def test_a_full_disk_is_one_line_and_leaves_nothing_half_written(installed, tiny
     assert "Traceback" not in result.stderr
 
 
-def editable(*args: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
-    """The console script of the clone's own editable install (``make`` installs it)."""
-    command = [str(Path(sys.executable).parent / "jukestyle"), *args]
-    return subprocess.run(command, capture_output=True, text=True, cwd=cwd, timeout=timeout)
-
-
 @pytest.mark.slow  # run.py in a process of its own
-def test_run_is_run_py_from_any_folder(tmp_path):
-    out = tmp_path / "run"
-    result = editable(
-        "run", "experiment=adain_latent", "model=tiny_random", "data=pair", f"data.content={EXP1 / 'flute-C4.flac'}",
-        f"data.style={EXP1 / 'violin-C4.flac'}", "logger=csv", f"hydra.run.dir={out}", cwd=tmp_path,
-    )  # fmt: skip
+def test_run_is_run_py_from_an_install_in_any_folder(installed, tmp_path):
+    """The configs and the paper's recordings come with the package; the run lands in outputs/ of the folder."""
+    overrides = ["experiment=adain_latent", "model=tiny_random", "data.experiments=[3]", "logger=csv"]
+    result = jukestyle(installed, "run", *overrides, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert (out / "results.csv").is_file() and (out / "report.md").is_file()
-    bad = editable("run", "method=style", f"hydra.run.dir={tmp_path / 'bad'}", cwd=tmp_path)
-    assert bad.returncode == 1 and "error: unknown method 'style'" in bad.stderr
+    (run,) = (tmp_path / "outputs" / "adain_latent" / "runs").iterdir()
+    assert json.loads((run / "run.json").read_text())["transfers"] == {"succeeded": 2, "failed": 0}
+    assert "banjo-oh_susanna--organ-old_hundredth" in (run / "results.csv").read_text()
+    assert not (installed / "jukestyle_lightning" / "outputs").exists()  # nothing is written into the install
+    bad = jukestyle(installed, "run", "method=style", cwd=tmp_path)
+    assert bad.returncode == 1 and bad.stderr.strip().endswith(
+        "error: unknown method 'style'; choose one of: adain, codebook, decoder, gram, identity, wct"
+    )
 
 
-@pytest.mark.slow  # a training run in a process of its own
-def test_train_decoder_writes_the_decoder_of_a_folder_of_recordings(tmp_path):
+@pytest.mark.slow  # training runs in processes of their own
+def test_train_decoder_stops_on_sigterm_resumes_and_writes_the_decoder(installed, tmp_path):
+    """SIGTERM to the command (a job system's, or ``kill``) stops the training it runs, which saves a checkpoint and
+    says so in one line; nothing is left running and no decoder is written. The same command resumes and writes it."""
     recordings = tmp_path / "flute"
     recordings.mkdir()
     for note in ("C4", "G4"):
         shutil.copy(EXP1 / f"flute-{note}.flac", recordings)
     speed = ["model=tiny_random", "logger=csv", "data.batch_size=2", "data.crops_per_epoch=4", "data.crop_seconds=0.1"]
-    speed += ["trainer.max_steps=2", "trainer.val_check_interval=2", "+trainer.limit_val_batches=1"]
-    speed += ["trainer.enable_progress_bar=false", "task.module.warmup_steps=1"]
-    result = editable("train-decoder", str(recordings), "-o", "flute.pth.tar", "--", *speed, cwd=tmp_path)
+    speed += ["trainer.val_check_interval=2", "+trainer.limit_val_batches=1", "trainer.enable_progress_bar=false"]
+    speed += ["task.module.warmup_steps=1"]
+    command = [str(installed / "bin" / "jukestyle"), "train-decoder", str(recordings), "-o", "flute.pth.tar", "--"]
+    env = {**os.environ, "PYTHONPATH": str(installed)}
+    run = tmp_path / "flute_run"
+    endless = subprocess.Popen([*command, *speed, "trainer.max_steps=100000"], cwd=tmp_path, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.monotonic() + 300
+    while not (run / "checkpoints" / "last.ckpt").is_file() and endless.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    endless.terminate()
+    _, errors = endless.communicate(timeout=120)
+    assert endless.returncode == 1, errors[-2000:]
+    stopped = re.fullmatch(r"error: stopped by SIGTERM at step (\d+); the last checkpoint is (\S+); run the same "
+                           r"command to resume", errors.strip().splitlines()[-1])  # fmt: skip
+    assert stopped and Path(stopped.group(2)) == run / "checkpoints" / "last.ckpt", errors[-2000:]
+    assert json.loads((run / "run.json").read_text())["status"] == "interrupted"
+    assert not (tmp_path / "flute.pth.tar").exists()
+    assert str(run) not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout  # no orphan
+    step = int(stopped.group(1)) + 2
+    result = subprocess.run([*command, *speed, f"trainer.max_steps={step}"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=600)  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
+    assert "resuming from" in result.stdout
     from jukestyle.jukebox.decoder_checkpoint import read_decoder
 
-    assert read_decoder(tmp_path / "flute.pth.tar")["step"] == 2
-    assert (tmp_path / "flute_run" / "run.json").is_file()  # the run, to resume or inspect
-
-
-def test_the_framework_commands_need_the_clone(installed, tmp_path):
-    result = jukestyle(installed, "run", "experiment=paper_all", cwd=tmp_path)
-    assert result.returncode == 1
-    assert result.stderr.strip() == (
-        "error: jukestyle run: needs a clone of the repository (configs and scripts): install with pip install -e "
-        "<clone>"
-    )
+    assert read_decoder(tmp_path / "flute.pth.tar")["step"] == step
 
 
 @pytest.mark.slow  # a Streamlit server
-def test_explore_serves_the_app(tmp_path):
+def test_explore_serves_the_app(installed, tmp_path):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    command = [str(Path(sys.executable).parent / "jukestyle"), "explore", "--server.headless=true"]
-    command += ["--browser.gatherUsageStats=false"]
-    server = subprocess.Popen([*command, f"--server.port={port}"], cwd=tmp_path, stdout=subprocess.PIPE)
+    command = [str(installed / "bin" / "jukestyle"), "explore", "--server.headless=true"]
+    command += ["--browser.gatherUsageStats=false", f"--server.port={port}"]
+    env = {**os.environ, "PYTHONPATH": str(installed)}
+    server = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, env=env)
     try:
         deadline, page = time.monotonic() + 120, None
         while time.monotonic() < deadline and page is None:
@@ -210,11 +241,16 @@ def test_the_install_has_no_generic_top_level_names_and_ships_what_the_clone_shi
     top_level = {path.name for path in installed.iterdir() if not path.name.endswith(".dist-info")}
     assert top_level == {"jukestyle", "jukestyle_lightning", "bin"}
     assert sorted(path.name for path in (installed / "jukestyle_lightning").iterdir() if path.is_dir()) == [
-        "callbacks", "datamodules", "lightning_modules",
+        "callbacks", "configs", "data", "datamodules", "lightning_modules", "scripts",
     ]  # fmt: skip
-    shipped = {path.relative_to(REPO / "checkpoints") for path in (REPO / "checkpoints").rglob("*") if path.is_file()}
-    copied = installed / "jukestyle" / "checkpoints"
-    assert shipped and shipped == {path.relative_to(copied) for path in copied.rglob("*") if path.is_file()}
+    tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    for folder, copied in [
+        ("checkpoints", installed / "jukestyle" / "checkpoints"),
+        ("configs", installed / "jukestyle_lightning" / "configs"),
+        ("data", installed / "jukestyle_lightning" / "data"),  # the paper's recordings, nothing rendered since
+    ]:
+        shipped = {file.removeprefix(f"{folder}/") for file in tracked if file.startswith(f"{folder}/")}
+        assert shipped and shipped == {str(path.relative_to(copied)) for path in copied.rglob("*") if path.is_file()}
 
 
 def test_setup_lists_every_package_of_the_clone():
@@ -224,7 +260,8 @@ def test_setup_lists_every_package_of_the_clone():
         f"jukestyle.checkpoints{'.' + path.name if path != REPO / 'checkpoints' else ''}"
         for path in [REPO / "checkpoints", *(p for p in (REPO / "checkpoints").iterdir() if p.is_dir())]
     }
-    found |= {f"jukestyle_lightning.{name}" for name in ("lightning_modules", "datamodules", "callbacks")}
+    framework = ("lightning_modules", "datamodules", "callbacks", "scripts", "configs", "data")
+    found |= {f"jukestyle_lightning.{name}" for name in framework}
     assert listed == found
 
 

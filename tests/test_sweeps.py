@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 import pytest
 import soundfile as sf
 from cli_runs import run_cli
 from hydra import compose, initialize_config_dir
-from project import REPO, TINY_MODEL
+from project import REPO, TINY_MODEL, script
 from signals import harmonic_tone
 
 
@@ -85,7 +84,7 @@ def test_parallel_jobs_share_a_wandb_group_and_a_failed_job_fails_the_sweep(pair
 
 def test_slurm_launcher_gives_each_job_the_trainers_devices_and_nodes():
 
-    os.environ.setdefault("PROJECT_ROOT", str(REPO))
+    script("run")  # sets the environment configs/paths reads, as a run does
     with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
         cfg = compose(
             "run",

@@ -114,11 +114,21 @@ def prepare_audio(audio: np.ndarray, sample_rate: int, target_rate: int, name: s
     return np.ascontiguousarray(resample(audio, sample_rate, target_rate), dtype=np.float32)
 
 
-def load_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
-    """Read any format libsndfile supports -> mono float32 (samples,) at ``sample_rate``."""
+def require_audio_file(path: str | os.PathLike) -> Path:
+    """``path``, or one line for what is there instead of an audio file (nothing, a folder, an empty file)."""
     path = Path(path)
+    if path.is_dir():
+        raise AudioError(f"{path}: a folder, not an audio file")
     if not path.is_file():
         raise AudioError(f"{path}: no such audio file")
+    if path.stat().st_size == 0:
+        raise AudioError(f"{path}: an empty file (0 bytes), not audio")
+    return path
+
+
+def load_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
+    """Read any format libsndfile supports -> mono float32 (samples,) at ``sample_rate``."""
+    path = require_audio_file(path)
     try:
         audio, file_rate = sf.read(path, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError) as error:
@@ -176,6 +186,10 @@ class LoudnessMeter:
         self._steps: list[float] = []  # sum of squares of the filtered signal per 100 ms step
         self._samples = 0  # samples seen
         self._partial = 0.0  # sum of squares of the step in progress
+        # The raw samples until one gating block is full: a sound shorter than that is measured as `loudness`
+        # measures it (looped), so that a file and the same audio in memory get the same gain.
+        self._block = int(np.ceil(_GATING_BLOCK_SECONDS * sample_rate)) + 1
+        self._head: list[np.ndarray] = []
 
     def _step_end(self, index: int) -> int:
         return int(self._STEP_SECONDS * index * self.sample_rate)
@@ -184,6 +198,8 @@ class LoudnessMeter:
         from scipy.signal import lfilter
 
         filtered = np.asarray(samples, dtype=np.float64).reshape(-1)
+        if self._samples < self._block:
+            self._head.append(filtered[: self._block - self._samples].copy())
         for i, (b, a) in enumerate(self._filters):
             filtered, self._states[i] = lfilter(b, a, filtered, zi=self._states[i])
         position, end = self._samples, self._samples + len(filtered)
@@ -198,7 +214,9 @@ class LoudnessMeter:
         self._samples = end
 
     def integrated(self) -> float:
-        """LUFS of everything fed so far; ``-inf`` for silence or audio shorter than one gating block."""
+        """LUFS of everything fed so far (as ``loudness`` measures it); ``-inf`` for silence."""
+        if self._samples < self._block:
+            return loudness(np.concatenate([np.zeros(0), *self._head]), self.sample_rate)
         steps = np.array([*self._steps, self._partial])
         count = int(np.round((self._samples / self.sample_rate - 0.4) / self._STEP_SECONDS)) + 1
         if count < 1:

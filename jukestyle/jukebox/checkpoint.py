@@ -62,6 +62,14 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
             raise CheckpointError(
                 f"{path}: not a torch checkpoint (a pickle that torch.load cannot read safely)"
             ) from None
+        with path.open("rb") as handle:
+            head = handle.read(2)
+        # torch.save writes a zip (PK) or, in the legacy format, a pickle (protocol byte 0x80); anything else
+        # was read as a pickle by the legacy loader, whose error (e.g. KeyError '101') says nothing to a user
+        if head and not head.startswith((b"PK", b"\x80")):
+            raise CheckpointError(
+                f"{path}: not a torch checkpoint (neither the zip nor the legacy format torch.save writes)"
+            ) from None
         first_line = message.strip().splitlines()[0] if message.strip() else type(error).__name__
         raise CheckpointError(
             f"{path}: truncated or corrupt checkpoint, torch.load failed: {first_line[:200]}"

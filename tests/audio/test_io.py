@@ -48,6 +48,11 @@ def test_wav_is_written_as_float_with_a_software_tag(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(AudioError, match=r"absent\.wav: no such audio file"):
         audio.load_audio(tmp_path / "absent.wav", SR)
+    with pytest.raises(AudioError, match=r": a folder, not an audio file"):
+        audio.load_audio(tmp_path, SR)
+    (tmp_path / "nothing.wav").touch()
+    with pytest.raises(AudioError, match=r"nothing\.wav: an empty file \(0 bytes\), not audio"):
+        audio.load_audio(tmp_path / "nothing.wav", SR)
 
 
 def test_unreadable_file(tmp_path):

@@ -12,7 +12,9 @@ import sys
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 import torch
 
 from jukestyle.errors import CheckpointError
@@ -331,6 +333,15 @@ def test_the_bundled_file_is_checked_on_load(tmp_path, monkeypatch):
     monkeypatch.setattr(factory_module, "BUNDLED_CHECKPOINT", damaged)
     with pytest.raises(CheckpointError, match=r"jukestyle_gm\.pth\.tar: sha256 [0-9a-f]{16}\.\.\. is not the bundled"):
         load_vqvae("bundled")
+
+
+def test_a_file_of_another_kind_is_not_a_checkpoint(tmp_path):
+    path = tmp_path / "song.wav"
+    sf.write(path, np.zeros(100, dtype=np.float32), 44100)
+    with pytest.raises(CheckpointError) as raised:
+        load_vqvae(path)
+    expected = "not a torch checkpoint (neither the zip nor the legacy format torch.save writes)"
+    assert str(raised.value) == f"{path}: {expected}"
 
 
 def test_a_plain_pickle_is_not_a_checkpoint(tmp_path):
