@@ -53,7 +53,9 @@ SETTINGS = {
     "output": "raw | decoded: the optimised waveform, or it through the VQ-VAE",
 }
 SAMPLE_RATE = 44100  # every model preset runs at 44.1 kHz
-COMPARE_DEFAULT = ("identity", "codebook", "adain", "wct")  # gram takes minutes a pair on a CPU: ask for it
+# Not by default: gram optimises the input (about 3.5x the content's duration on a 2-core CPU: 66 s for 18 s), and
+# decoder needs a style named after an instrument it has a decoder for.
+COMPARE_DEFAULT = ("identity", "codebook", "adain", "wct")
 
 
 def method_settings(name: str) -> list[tuple[str, object]]:
@@ -327,7 +329,12 @@ def parser() -> argparse.ArgumentParser:
     compare = commands.add_parser("compare", help="every method on one pair, with a page playing them", **listed)
     common(compare)
     compare.add_argument("-o", "--output", required=True, help="a folder: <method>.wav and index.html")
-    compare.add_argument("--methods", default=",".join(COMPARE_DEFAULT), help="comma-separated (default %(default)s)")
+    compare.add_argument(
+        "--methods",
+        default=",".join(COMPARE_DEFAULT),
+        help="comma-separated (default %(default)s; also gram: slow on a CPU, about 3.5x the content's duration; "
+        "decoder: for a style file named after a bundled decoder's instrument, e.g. violin.wav)",
+    )
     compare.set_defaults(run=command_compare)
 
     methods = commands.add_parser("methods", help="list the methods and their settings")

@@ -199,6 +199,7 @@ def test_a_new_card_reuses_the_evaluations_of_unchanged_levels_and_keeps_the_ab_
     checkpoint = tmp_path / "model.pth.tar"
     shutil.copy(run / "vqvae.pth.tar", checkpoint)
     argv = ["--checkpoint", str(checkpoint), "--run", str(run), "--corpus", str(tiny_corpus), "--no-probe"]
+    argv += ["--cache", str(tmp_path / "cache")]  # weights evaluated once (the A/B rows share them); the card wins
     assert model_card.main([*argv, "--ab", f"start={checkpoint}", "--ab", f"other={checkpoint}"]) == 0
     card_json = tmp_path / "model_card.json"
     numbers = json.loads(card_json.read_text())
