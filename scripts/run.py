@@ -298,9 +298,11 @@ CHECKPOINT_SUFFIXES = (".tar", ".pt", ".pth", ".ckpt")
 def _command_line(argv: list[str]) -> list[str]:
     """The command line as Hydra should see it, or one line for what Hydra would answer with a page.
 
-    An unknown config option lists the valid ones; ``model=<checkpoint path or URL>`` stands for
-    ``model=bundled model.source=<path>``; a run folder that cannot be written is named.
+    An override Hydra cannot parse is named; an unknown config option lists the valid ones;
+    ``model=<checkpoint path or URL>`` stands for ``model=bundled model.source=<path>``; a run folder that cannot
+    be written is named.
     """
+    _check_override_syntax(argv)
     args, extra = [], []
     for arg in argv:
         key, sep, value = arg.partition("=")
@@ -321,6 +323,28 @@ def _command_line(argv: list[str]) -> list[str]:
     if not writable_folder(folder):
         _fail(f"{folder}: the run folder cannot be written (set hydra.run.dir=<a folder you can write>)")
     return args + extra
+
+
+# Hydra's own flags that take the next argument as their value (not an override)
+FLAGS_WITH_VALUES = {"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn", "--config-dir",
+                     "-cd", "--info", "-i", "--experimental-rerun", "--shell-completion", "-sc"}  # fmt: skip
+
+
+def _check_override_syntax(argv: list[str]) -> None:
+    """One line for an override Hydra cannot parse (e.g. ``trainer.max_steps 100``), where Hydra prints four."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import OverrideParseException
+
+    parser = OverridesParser.create()
+    for previous, arg in zip(["", *argv], argv, strict=False):
+        if arg.startswith("-") or (previous in FLAGS_WITH_VALUES and "=" not in arg):
+            continue
+        try:
+            parser.parse_overrides([arg])
+        except OverrideParseException as error:
+            lines = [line for line in str(error).splitlines() if not line.startswith(("Error parsing", "See http"))]
+            reason = f" ({lines[0].strip()})" if lines else ""
+            _fail(f"{arg}: not an override Hydra can parse{reason}; write key=value, +key=value or ~key")
 
 
 def _fail(message: str) -> None:

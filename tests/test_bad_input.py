@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from cli_runs import run_cli
-from project import TINY_MODEL
+from project import TINY_MODEL, script
 from signals import harmonic_tone
 
 import jukestyle
@@ -124,6 +124,21 @@ def test_bad_settings_end_in_one_line(inputs, tmp_path, overrides, line):
     assert line in result.stderr and "Traceback" not in result.stderr
     assert len([text for text in result.stderr.splitlines() if text.startswith("error:")]) == 1
     assert not list((tmp_path / "run").glob("transfers/*.wav"))
+
+
+@pytest.mark.parametrize(
+    ("argument", "line"),
+    [
+        ("trainer.max_steps", "error: trainer.max_steps: not an override Hydra can parse (missing EQUAL at '<EOF>')"),
+        ("method.alpha=[1,", "error: method.alpha=[1,: not an override Hydra can parse (no viable alternative at"),
+    ],
+)
+def test_an_override_hydra_cannot_parse_is_one_line(capsys, argument, line):
+    command_line = script("run")._command_line
+    assert command_line(["--cfg", "job", "method=wct"]) == ["--cfg", "job", "method=wct"]  # flags' values pass
+    with pytest.raises(SystemExit) as ended:
+        command_line(["method=wct", argument])
+    assert ended.value.code == 1 and capsys.readouterr().err.startswith(line)
 
 
 @pytest.mark.slow
