@@ -9,6 +9,7 @@ import torch
 
 from jukestyle.evaluation.records import read_records, write_record, write_results_csv
 from jukestyle.evaluation.report import write_report
+from jukestyle.fileio import PARTIAL_PATTERN
 
 
 class ResultWriter(pl.Callback):
@@ -26,7 +27,7 @@ class ResultWriter(pl.Callback):
     def on_predict_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.resumed = 0
         if trainer.is_global_zero and self.transfers.is_dir():
-            for stale in self.transfers.rglob(".*.part.*"):  # left by a run killed while writing
+            for stale in self.transfers.rglob(PARTIAL_PATTERN):  # left by a run killed while writing
                 stale.unlink(missing_ok=True)
         trainer.strategy.barrier()  # the module reads the finished records (task.module.resume_dir) next
 

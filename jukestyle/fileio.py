@@ -46,6 +46,15 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
+# The name atomic_path gives a write in progress (or one a killed run left): readers of a folder skip it.
+PARTIAL_PATTERN = ".*.part.*"
+
+
+def finished_files(folder: str | os.PathLike, pattern: str) -> list[Path]:
+    """The files under ``folder`` matching ``pattern`` (recursively, sorted), without writes in progress."""
+    return sorted(path for path in Path(folder).rglob(pattern) if not path.match(PARTIAL_PATTERN))
+
+
 @contextlib.contextmanager
 def reported_write_errors(path: str | os.PathLike) -> Iterator[None]:
     """Turn a file-system error while writing ``path`` into one line that names it; a full disk says so (libsndfile

@@ -33,11 +33,13 @@ from jukestyle.fileio import writable_folder, write_json
 
 # The clone, or the installed jukestyle_lightning: both hold configs/, data/ and scripts/ side by side.
 REPO = Path(__file__).resolve().parents[1]
-os.environ.setdefault("PROJECT_ROOT", str(REPO))  # configs/paths reads it
+# configs/paths reads these. Set, not defaulted: a value inherited from another process (a test, a clone's run
+# starting an installed one) must not send this run to another copy's data or outputs; paths.<key>=... overrides.
+os.environ["JUKESTYLE_ROOT"] = str(REPO)
 # Runs go to outputs/ of the clone, or, from an install (`jukestyle run`), to outputs/ of the current folder:
 # never into site-packages.
 IS_CLONE = (REPO / "setup.cfg").is_file()
-os.environ.setdefault("PROJECT_OUTPUTS", str((REPO if IS_CLONE else Path.cwd()) / "outputs"))
+os.environ["JUKESTYLE_OUTPUTS"] = str((REPO if IS_CLONE else Path.cwd()) / "outputs")
 
 
 def _wandb_logged_in() -> bool:
@@ -319,7 +321,7 @@ def _command_line(argv: list[str]) -> list[str]:
     folder_key = "hydra.sweep.dir=" if multirun else "hydra.run.dir="
     log_dirs = [arg.removeprefix("paths.log_dir=") for arg in argv if arg.startswith("paths.log_dir=")]
     folders = [arg.removeprefix(folder_key) for arg in argv if arg.startswith(folder_key)]
-    folder = folders[-1] if folders else (log_dirs[-1] if log_dirs else os.environ["PROJECT_OUTPUTS"])
+    folder = folders[-1] if folders else (log_dirs[-1] if log_dirs else os.environ["JUKESTYLE_OUTPUTS"])
     if not writable_folder(folder):
         _fail(f"{folder}: the run folder cannot be written (set hydra.run.dir=<a folder you can write>)")
     return args + extra

@@ -9,7 +9,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 from project import REPO, script
 
-script("run")  # sets PROJECT_ROOT and PROJECT_OUTPUTS, which configs/paths reads, as a run does
+script("run")  # sets JUKESTYLE_ROOT and JUKESTYLE_OUTPUTS, which configs/paths reads, as a run does
 
 
 def compose_run(overrides: list[str], output_dir: Path) -> DictConfig:

@@ -15,6 +15,8 @@ from cli_runs import cli_command, cli_environment, run_cli
 from project import TINY_MODEL
 from signals import harmonic_tone
 
+from jukestyle.fileio import finished_files
+
 # every test here runs scripts/run.py in a process of its own: `make test-fast` skips them
 pytestmark = pytest.mark.slow
 
@@ -48,7 +50,7 @@ def overrides(manifest: Path, out: Path, *extra: str) -> list[str]:
 def finished_outputs(out: Path) -> dict[str, float]:
     """JSON records that have output audio, with their modification times."""
     records = {}
-    for path in (out / "transfers").rglob("*.json"):
+    for path in finished_files(out / "transfers", "*.json"):  # a record being written is not finished
         if json.loads(path.read_text()).get("output"):
             records[str(path.relative_to(out))] = path.stat().st_mtime_ns
     return records

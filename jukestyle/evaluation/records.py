@@ -17,7 +17,7 @@ from pathlib import Path
 
 from jukestyle.audio.io import save_audio
 from jukestyle.evaluation.scoreboard import RECORD_COLUMNS
-from jukestyle.fileio import sha256_file, write_json, write_text
+from jukestyle.fileio import finished_files, sha256_file, write_json, write_text
 
 RESULT_COLUMNS = [
     "pair_id",
@@ -112,7 +112,7 @@ class FinishedRecords:
 
 def read_records(transfers: Path) -> list[dict]:
     """Every complete record under ``transfers``, sorted by pair and method."""
-    records = [json.loads(path.read_text()) for path in sorted(transfers.rglob("*.json"))] if transfers.is_dir() else []
+    records = [json.loads(path.read_text()) for path in finished_files(transfers, "*.json")]  # none without a folder
     return sorted(records, key=lambda record: (record["pair_id"], record["method"]))
 
 

@@ -53,3 +53,12 @@ def test_results_csv_has_a_column_per_pair_metric(tmp_path):
         rows = list(csv.DictReader(handle))
     assert list(rows[0]) == RESULT_COLUMNS and "timbre_embedding" not in rows[0]
     assert all(rows[0][column] == "0.5" for column in RECORD_COLUMNS)
+
+
+def test_a_record_being_written_is_not_read(tmp_path):
+    """atomic_path's temporary of a record (empty while written, or left by a killed run) is skipped."""
+    transfers = tmp_path / "transfers"
+    transfers.mkdir()
+    write_record(transfers, _record(tmp_path, **dict.fromkeys(RECORD_COLUMNS, 0.5)))
+    (transfers / ".b--c.k2j3h4.part.json").touch()
+    assert [record["pair_id"] for record in read_records(transfers)] == ["a--b"]
