@@ -107,10 +107,8 @@ def test_a_run_where_every_pair_fails_exits_non_zero_and_says_so(inputs, tmp_pat
 @pytest.mark.parametrize(
     ("overrides", "line"),
     [
-        (["method.alpha=-1"], "error: adain: alpha must be in [0, 1], got -1"),
+        # one out-of-range setting through the process; every range is checked in-process (the API's test below)
         (["method.alpha=2"], "error: adain: alpha must be in [0, 1], got 2"),
-        (["method.alpha=nan"], "error: adain: alpha must be in [0, 1], got nan"),
-        (["method.eps=-1"], "error: adain: eps must be in (0, inf), got -1"),
         (["method=foo"], "error: unknown method 'foo'; choose one of: adain, codebook, decoder, gram, identity, wct"),
         (["hydra.run.dir=/proc/jukestyle/run"], "error: /proc/jukestyle/run: the run folder cannot be written"),
         (["method.decoder=/nowhere/transfer.pth.tar"], "error: /nowhere/transfer.pth.tar: no such checkpoint file"),
