@@ -35,6 +35,7 @@ from jukestyle.evaluation.metrics import analyse_reference
 from jukestyle.evaluation.scoreboard import Measurement, measure, print_value
 from jukestyle.evaluation.timbre import shipped_metric
 from jukestyle.fileio import atomic_path, write_text
+from jukestyle.jukebox.config import MODEL_SAMPLE_RATE
 from jukestyle.methods import METHODS
 
 # What each method's settings mean and the values they take (the methods check them; --help lists them).
@@ -52,10 +53,10 @@ SETTINGS = {
     "lbfgs": "{max_iter, tolerance_grad, tolerance_change, history_size}: L-BFGS settings",
     "output": "raw | decoded: the optimised waveform, or it through the VQ-VAE",
 }
-SAMPLE_RATE = 44100  # every model preset runs at 44.1 kHz
 # Not by default: gram optimises the input (about 3.5x the content's duration on a 2-core CPU: 66 s for 18 s), and
 # decoder needs a style named after an instrument it has a decoder for.
 COMPARE_DEFAULT = ("identity", "codebook", "adain", "wct")
+NAMED_SETTINGS = ("alpha", "decoder", "checkpoint")  # settings `transfer` takes as options of their own
 
 
 def method_settings(name: str) -> list[tuple[str, object]]:
@@ -93,13 +94,13 @@ def _options(args: argparse.Namespace) -> tuple[dict, int | None]:
         if not sep or not key:
             raise ConfigError(f"--set {item!r}: expected NAME=VALUE")
         options[key] = _value(value)
-    for name in ("alpha", "decoder", "checkpoint"):
+    for name in NAMED_SETTINGS:
         if getattr(args, name, None) is not None:
             options[name] = getattr(args, name)
     settings = [name for name, _ in method_settings(args.method)]
     for name in options:
         if name not in settings:
-            flag = f"--{name}" if name in ("alpha", "decoder", "checkpoint") else f"--set {name}"
+            flag = f"--{name}" if name in NAMED_SETTINGS else f"--set {name}"
             raise ConfigError(f"{flag}: not a setting of {args.method}; its settings: {', '.join(settings)}")
     level = options.pop("level", args.level)
     if args.level is not None and level != args.level:
@@ -172,7 +173,7 @@ def command_compare(args: argparse.Namespace) -> int:
                 shutil.copyfile(path, inputs[role])
         except OSError as error:
             raise ConfigError(f"{inputs[role]}: cannot write here ({error.strerror or error})") from None
-    rate = SAMPLE_RATE
+    rate = MODEL_SAMPLE_RATE
     audio = {role: load_audio(path, rate) for role, path in inputs.items()}
     metric = shipped_metric()
     references = {role: analyse_reference(samples, rate, timbre_metric=metric) for role, samples in audio.items()}
@@ -301,11 +302,11 @@ def command_train_decoder(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
+    listed = {"epilog": methods_help(), "formatter_class": argparse.RawDescriptionHelpFormatter}
     top = argparse.ArgumentParser(
         prog="jukestyle",
         description="Put the timbre of a style recording onto a content recording (Jukebox's VQ-VAE).",
-        epilog=methods_help(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        **listed,
     )
     commands = top.add_subparsers(dest="command", required=True)
 
@@ -315,7 +316,6 @@ def parser() -> argparse.ArgumentParser:
         sub.add_argument("--model", default="bundled", help="bundled, jukebox_5b, or a checkpoint (default bundled)")
         sub.add_argument("--level", type=int, choices=(0, 1, 2), help="VQ-VAE level (default: the model's)")
 
-    listed = {"epilog": methods_help(), "formatter_class": argparse.RawDescriptionHelpFormatter}
     transfer = commands.add_parser("transfer", help="one method on one pair", **listed)
     common(transfer)
     transfer.add_argument("-o", "--output", required=True, help="the output .wav (appears only when complete)")

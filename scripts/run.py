@@ -194,7 +194,7 @@ def _run(cfg: DictConfig, output_dir: Path) -> None:
         raise JukestyleError(f"task.mode must be 'fit' or 'predict', got {cfg.task.mode!r}")
     try:
         if cfg.task.mode == "fit":
-            last = output_dir / "checkpoints" / "last.ckpt"
+            last = _last_checkpoint(output_dir)
             ckpt_path = str(last) if cfg.task.get("resume", False) and last.is_file() else None
             if ckpt_path:
                 print(f"resuming from {ckpt_path}")
@@ -207,11 +207,15 @@ def _run(cfg: DictConfig, output_dir: Path) -> None:
         raise _interrupted(trainer, cfg, output_dir) from None
 
 
+def _last_checkpoint(output_dir: Path) -> Path:
+    return output_dir / "checkpoints" / "last.ckpt"
+
+
 def _interrupted(trainer: pl.Trainer, cfg: DictConfig, output_dir: Path) -> RunInterrupted:
     cause = "SIGTERM" if trainer.received_sigterm else "an interrupt (Ctrl-C)"
     if cfg.task.mode == "predict":  # finished pairs are records on disk, reused by the same command
         return RunInterrupted(f"stopped by {cause}; the finished pairs are kept: run the same command to go on")
-    last = output_dir / "checkpoints" / "last.ckpt"
+    last = _last_checkpoint(output_dir)
     kept = f"the last checkpoint is {last}" if last.is_file() else "no checkpoint was saved"
     again = "run the same command to resume" if cfg.task.get("resume") and last.is_file() else "nothing to resume"
     return RunInterrupted(f"stopped by {cause} at step {trainer.global_step}; {kept}; {again}")

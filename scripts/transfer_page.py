@@ -27,13 +27,13 @@ from jukestyle.evaluation.metrics import analyse_reference
 from jukestyle.evaluation.scoreboard import Measurement, measure, print_value
 from jukestyle.evaluation.timbre import shipped_metric
 from jukestyle.jukebox import VQVAE, build_vqvae, load_vqvae
+from jukestyle.jukebox.config import MODEL_SAMPLE_RATE
 from jukestyle.methods import METHODS
 from jukestyle.runtime import configure_cpu
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = {path.name: path for path in sorted((REPO / "data").glob("exp*/*.flac"))}
 MODELS = {"bundled": "the bundled model (jukestyle_gm)", "tiny": "a tiny random model (tests)"}
-SAMPLE_RATE = 44100
 WITH_ALPHA = ("adain", "wct", "decoder")
 SHOWN = (("l2-mfcc", "closer_to"), ("timbre metric", "timbre_closer_to"))  # the scoreboard's two style wins
 
@@ -49,7 +49,7 @@ def read_input(role: str, default: str) -> tuple[str, np.ndarray] | None:
     source = st.radio(f"{role.capitalize()}", ("bundled example", "upload"), horizontal=True, key=f"{role}_source")
     if source == "bundled example":
         name = st.selectbox(f"{role} example", list(EXAMPLES), index=list(EXAMPLES).index(default), key=f"{role}_ex")
-        return name, load_audio(EXAMPLES[name], SAMPLE_RATE)
+        return name, load_audio(EXAMPLES[name], MODEL_SAMPLE_RATE)
     upload = st.file_uploader(f"{role} file", key=f"{role}_upload")
     if upload is None:
         return None
@@ -57,7 +57,7 @@ def read_input(role: str, default: str) -> tuple[str, np.ndarray] | None:
         path = Path(folder) / Path(upload.name).name
         path.write_bytes(upload.getvalue())
         try:
-            return upload.name, load_audio(path, SAMPLE_RATE)
+            return upload.name, load_audio(path, MODEL_SAMPLE_RATE)
         except JukestyleError as error:  # one line that names the upload, not a traceback
             raise JukestyleError(str(error).replace(f"{folder}/", "")) from None
 
@@ -77,22 +77,22 @@ def settings(method: str, model: VQVAE) -> dict:
 
 def wav_bytes(audio: np.ndarray) -> bytes:
     buffer = io.BytesIO()
-    sf.write(buffer, audio, SAMPLE_RATE, format="WAV", subtype="FLOAT")
+    sf.write(buffer, audio, MODEL_SAMPLE_RATE, format="WAV", subtype="FLOAT")
     return buffer.getvalue()
 
 
 def show(column, name: str, audio: np.ndarray, label: str) -> None:
     column.markdown(f"**{label}**: {name}")
     column.audio(wav_bytes(audio), format="audio/wav")
-    figure = mel_spectrogram_figure(audio, SAMPLE_RATE, label)
+    figure = mel_spectrogram_figure(audio, MODEL_SAMPLE_RATE, label)
     column.pyplot(figure)
     plt.close(figure)
 
 
 def metrics_of(output: np.ndarray, content: np.ndarray, style: np.ndarray) -> dict:
     metric = shipped_metric()
-    references = [analyse_reference(audio, SAMPLE_RATE, timbre_metric=metric) for audio in (content, style)]
-    return measure(Measurement(output, *references, SAMPLE_RATE, metric))
+    references = [analyse_reference(audio, MODEL_SAMPLE_RATE, timbre_metric=metric) for audio in (content, style)]
+    return measure(Measurement(output, *references, MODEL_SAMPLE_RATE, metric))
 
 
 def main() -> None:

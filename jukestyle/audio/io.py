@@ -216,11 +216,9 @@ class LoudnessMeter:
     def integrated(self) -> float:
         """LUFS of everything fed so far (as ``loudness`` measures it); ``-inf`` for silence."""
         if self._samples < self._block:
-            return loudness(np.concatenate([np.zeros(0), *self._head]), self.sample_rate)
+            return loudness(np.concatenate(self._head) if self._head else np.zeros(0), self.sample_rate)
         steps = np.array([*self._steps, self._partial])
-        count = int(np.round((self._samples / self.sample_rate - 0.4) / self._STEP_SECONDS)) + 1
-        if count < 1:
-            return float("-inf")
+        count = int(np.round((self._samples / self.sample_rate - 0.4) / self._STEP_SECONDS)) + 1  # >= 1: a full block
         padded = np.concatenate([steps, np.zeros(max(0, count + 3 - len(steps)))])
         energy = np.array([padded[j : j + 4].sum() for j in range(count)]) / (0.4 * self.sample_rate)
         with np.errstate(divide="ignore"):

@@ -14,6 +14,9 @@ from dataclasses import dataclass
 
 from jukestyle.errors import CheckpointError
 
+# Every preset runs at 44.1 kHz (Jukebox's rate); the command and the app read and write audio at it.
+MODEL_SAMPLE_RATE = 44100
+
 
 @dataclass(frozen=True)
 class VQVAEConfig:
@@ -29,7 +32,7 @@ class VQVAEConfig:
     dilation_cycle: int | None = None
     multipliers: tuple[int, ...] = (2, 1, 1)  # Jukebox's hvqvae_multipliers, applied to width and depth
     reverse_decoder_dilation: bool = True  # decoders run their dilations from large to small
-    sample_rate: int = 44100
+    sample_rate: int = MODEL_SAMPLE_RATE
     # Training-only settings (the encoder/decoder do not depend on them).
     codebook_mu: float = 0.99  # EMA decay of the codebook (Jukebox's l_mu)
     commit: float = 0.02  # weight of the commitment loss
